@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Build crates/privet-wasm into target/wasm/privet.wasm (wasm32-unknown-unknown, size-optimised).
+#
+# Uses Debian's Rust (>= 1.96, installed by scripts/wasm-toolchain.sh) and builds std from source
+# (`-Z build-std`), because rustup cannot fetch the wasm32 standard library on our machines.
+# Native builds are untouched: build-std is passed only here, the wasm build has its own
+# CARGO_TARGET_DIR (target/wasm) and its own profile ([profile.wasm-release] in Cargo.toml).
+#
+# Environment:
+#   PRIVET_WASM_STACK   wasm shadow-stack size in bytes (default 4194304 = 4 MiB; rust's default is 1 MiB).
+#                       cedar's recursive evaluator is stack hungry; a bigger stack moves the point
+#                       where deep inputs trap, at the cost of that much linear memory per instance.
+#   PRIVET_SKIP_TOOLCHAIN=1  do not run scripts/wasm-toolchain.sh (CI that already ran it)
+#   PRIVET_WASM_OUT     output path (default target/wasm/privet.wasm)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if [ "${PRIVET_SKIP_TOOLCHAIN:-0}" != 1 ]; then
+    "$root/scripts/wasm-toolchain.sh"
+fi
+
+stack="${PRIVET_WASM_STACK:-4194304}"
+case "$stack" in (*[!0-9]*|'') echo "build-wasm: PRIVET_WASM_STACK must be a number of bytes" >&2; exit 1;; esac
+[ $((stack % 65536)) -eq 0 ] || { echo "build-wasm: PRIVET_WASM_STACK must be a multiple of 65536" >&2; exit 1; }
+
+out="${PRIVET_WASM_OUT:-$root/target/wasm/privet.wasm}"
+target_dir="$root/target/wasm"
+profile=wasm-release
+raw="$target_dir/wasm32-unknown-unknown/$profile/privet_wasm.wasm"
+
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22
+export CARGO_TARGET_DIR="$target_dir"
+# RUSTFLAGS apply to the target only (host build scripts/proc-macros are unaffected with --target).
+export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Clink-arg=-zstack-size=$stack ${PRIVET_EXTRA_RUSTFLAGS:-}"
+unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+
+start=$(date +%s)
+/usr/bin/cargo build -p privet-wasm --lib --target wasm32-unknown-unknown --profile "$profile" \
+    -Z build-std=std,panic_abort ${PRIVET_CARGO_ARGS:-}
+built=$(date +%s)
+
+[ -f "$raw" ] || { echo "build-wasm: expected $raw after cargo build" >&2; exit 1; }
+mkdir -p "$(dirname "$out")"
+wasm-opt -Oz \
+    --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int \
+    --strip-debug --strip-producers \
+    "$raw" -o "$out"
+end=$(date +%s)
+
+raw_size=$(stat -c %s "$raw")
+size=$(stat -c %s "$out")
+gz=$(gzip -9 -c "$out" | wc -c)
+echo "build-wasm: cargo ${raw_size} bytes -> wasm-opt ${size} bytes (gzip -9: ${gz} bytes)"
+echo "build-wasm: wrote $out (cargo $((built - start))s, wasm-opt $((end - built))s, stack $stack bytes)"
