@@ -1,0 +1,415 @@
+// Privet for JavaScript: the engine's wasm module (privet.wasm, ABI 1.x, see crates/privet-wasm/ABI.md)
+// behind a small class. No build step: plain ESM, types in index.d.ts.
+
+const ABI_MAJOR = 1;
+const ABI_MINOR = 0;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Injects a simulated trap into the next guest call (tests only). */
+const INJECT_TRAP = Symbol.for('privet.test.injectTrap');
+
+/**
+ * An error from Privet: a bundle that failed to load, a rejected store update, a trapped instance.
+ * `code` is one of the engine's error codes (`invalid_bundle`, `hash_mismatch`, `invalid_entity`,
+ * `host_failure`, ...), `path` locates the problem when known, `errors` lists every underlying error.
+ */
+export class PrivetError extends Error {
+  constructor(code, message, details = {}) {
+    super(message);
+    this.name = 'PrivetError';
+    this.code = code;
+    this.path = details.path ?? undefined;
+    this.policy = details.policy ?? undefined;
+    this.line = details.line ?? undefined;
+    this.column = details.column ?? undefined;
+    this.offset = details.offset ?? undefined;
+    this.errors = Array.isArray(details.errors) ? details.errors : [];
+    if (details.cause !== undefined) this.cause = details.cause;
+  }
+
+  /** @internal */
+  static fromJson(obj, fallbackMessage) {
+    if (!obj || typeof obj !== 'object') {
+      return new PrivetError('host_failure', fallbackMessage);
+    }
+    return new PrivetError(String(obj.code ?? 'host_failure'), String(obj.message ?? fallbackMessage), obj);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Loading the module
+
+let defaultModule = null;
+
+function isNode() {
+  return typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
+}
+
+function toBytes(src, what) {
+  if (src instanceof Uint8Array) return src;
+  if (src instanceof ArrayBuffer) return new Uint8Array(src);
+  if (ArrayBuffer.isView(src)) return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
+  if (typeof src === 'string') return encoder.encode(src);
+  throw new TypeError(`${what} must be a Uint8Array, ArrayBuffer or string`);
+}
+
+async function readUrl(url) {
+  if (url.protocol === 'file:') {
+    const { readFile } = await import('node:fs/promises');
+    return { bytes: new Uint8Array(await readFile(url)) };
+  }
+  const response = await fetch(url);
+  if (!response.ok) throw new PrivetError('io', `cannot fetch \`${url}\`: HTTP ${response.status}`);
+  return { response };
+}
+
+async function compileResponse(response) {
+  if (typeof WebAssembly.compileStreaming === 'function') {
+    try {
+      // Streaming needs `Content-Type: application/wasm`; fall back to bytes otherwise.
+      return await WebAssembly.compileStreaming(response.clone());
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+    }
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
+/**
+ * Compiles the Privet wasm module. `source` is a URL (string or URL object), the module's bytes, a
+ * `Response`, or an already compiled `WebAssembly.Module`; by default the `privet.wasm` shipped beside
+ * this file. The default module is compiled once and cached.
+ */
+export async function compile(source) {
+  if (source === undefined || source === null) {
+    if (defaultModule === null) {
+      defaultModule = compile(new URL('./privet.wasm', import.meta.url)).catch((e) => {
+        defaultModule = null;
+        throw e;
+      });
+    }
+    return defaultModule;
+  }
+  if (source instanceof WebAssembly.Module) return source;
+  if (typeof Response !== 'undefined' && source instanceof Response) return compileResponse(source);
+  if (typeof source === 'string' || source instanceof URL) {
+    const base = typeof location !== 'undefined' ? location.href : import.meta.url;
+    const url = new URL(String(source), base);
+    const { bytes, response } = await readUrl(url);
+    return bytes ? WebAssembly.compile(bytes) : compileResponse(response);
+  }
+  return WebAssembly.compile(toBytes(source, 'wasm'));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The guest
+
+/** One wasm instance with one loaded bundle. Discarded after any trap. */
+class Guest {
+  constructor(instance) {
+    this.x = instance.exports;
+    const version = this.x.privet_abi_version();
+    const major = version >>> 16;
+    const minor = version & 0xffff;
+    if (major !== ABI_MAJOR || minor < ABI_MINOR) {
+      throw new PrivetError(
+        'host_failure',
+        `privet.wasm speaks ABI ${major}.${minor}; this package needs ${ABI_MAJOR}.${ABI_MINOR} or a later 1.x`,
+      );
+    }
+    this.handle = 0;
+  }
+
+  /** Copies bytes into guest memory; returns [ptr, len]. */
+  put(bytes) {
+    const len = bytes.length;
+    const ptr = this.x.privet_alloc(len) >>> 0;
+    if (ptr === 0) throw new PrivetError('limit_exceeded', `privet: cannot allocate ${len} bytes in the wasm instance`);
+    new Uint8Array(this.x.memory.buffer, ptr, len).set(bytes);
+    return [ptr, len];
+  }
+
+  /** Reads and frees a packed result; null for 0. */
+  take(result) {
+    const r = BigInt.asUintN(64, result);
+    if (r === 0n) return null;
+    const ptr = Number(r >> 32n);
+    const len = Number(r & 0xffffffffn);
+    // Copy out before freeing (decode copies), and read memory.buffer afresh: it may have grown.
+    const text = decoder.decode(new Uint8Array(this.x.memory.buffer, ptr, len));
+    this.x.privet_free(ptr, len);
+    return text;
+  }
+
+  lastError(fallback) {
+    const text = this.take(this.x.privet_last_error());
+    let obj = null;
+    try {
+      obj = text === null ? null : JSON.parse(text);
+    } catch {
+      obj = null;
+    }
+    return PrivetError.fromJson(obj, fallback);
+  }
+
+  /** Calls `fn(handle, ptr, len)` with `bytes` in guest memory and returns the result text or null. */
+  withInput(bytes, fn) {
+    const [ptr, len] = this.put(bytes);
+    try {
+      return this.take(fn(ptr, len));
+    } finally {
+      this.x.privet_free(ptr, len);
+    }
+  }
+
+  load(bundle) {
+    const [ptr, len] = this.put(bundle);
+    let handle;
+    try {
+      handle = this.x.privet_load(ptr, len) >>> 0;
+    } finally {
+      this.x.privet_free(ptr, len);
+    }
+    if (handle === 0) throw this.lastError('privet: the bundle failed to load');
+    this.handle = handle;
+  }
+
+  json(op, bytes) {
+    const x = this.x;
+    const h = this.handle;
+    switch (op) {
+      case 'decide':
+        return this.withInput(bytes, (p, n) => x.privet_decide(h, p, n));
+      case 'batch':
+        return this.withInput(bytes, (p, n) => x.privet_decide_batch(h, p, n));
+      case 'upsert':
+        return this.withInput(bytes, (p, n) => x.privet_upsert_entities(h, p, n));
+      case 'remove':
+        return this.withInput(bytes, (p, n) => x.privet_remove_entities(h, p, n));
+      case 'info':
+        return this.take(x.privet_info(h));
+      default:
+        throw new TypeError(`unknown op ${op}`);
+    }
+  }
+}
+
+function denyWith(error, bundleHash, id) {
+  const d = { decision: 'deny', reasons: [], determining: [], obligations: [], errors: [error], bundle: bundleHash };
+  return id === undefined ? d : { id, ...d };
+}
+
+function requestId(request) {
+  return request && typeof request === 'object' && !Array.isArray(request) ? request.id : undefined;
+}
+
+function asJsonBytes(value) {
+  if (typeof value === 'string') return encoder.encode(value);
+  if (value instanceof Uint8Array) return value;
+  return encoder.encode(JSON.stringify(value));
+}
+
+/**
+ * A loaded bundle, ready to decide. Create with `await Privet.load(bundleBytes)`.
+ *
+ * Every method is synchronous. If the wasm instance traps (e.g. a stack overflow on a pathological
+ * input), the instance is discarded; the call that trapped returns a deny (decide paths) or throws a
+ * `PrivetError` with code `host_failure`, and the next call runs in a fresh instance built from the cached
+ * module, the bundle bytes and the entity updates applied so far.
+ */
+export class Privet {
+  #module;
+  #bundle;
+  #updates = [];
+  #guest = null;
+  #hash = '';
+  #restarts = 0;
+  #injectTrap = false;
+  #closed = false;
+
+  /** @internal use `Privet.load` */
+  constructor(module, bundle, token) {
+    if (token !== CONSTRUCT) throw new TypeError('use `await Privet.load(bundle)`');
+    this.#module = module;
+    this.#bundle = bundle;
+  }
+
+  /**
+   * Loads a packed bundle (the single-file output of `privet pack`).
+   * @param bundle packed bundle bytes (Uint8Array / ArrayBuffer) or its JSON text
+   * @param options.wasm where the wasm module comes from (URL, bytes, Response or WebAssembly.Module);
+   *   default: the `privet.wasm` shipped with this package
+   */
+  static async load(bundle, options = {}) {
+    const bytes = toBytes(bundle, 'bundle').slice();
+    const module = await compile(options.wasm);
+    const engine = new Privet(module, bytes, CONSTRUCT);
+    const instance = await WebAssembly.instantiate(module, {});
+    engine.#start(instance);
+    return engine;
+  }
+
+  /** Number of times the wasm instance was replaced after a trap. */
+  get restarts() {
+    return this.#restarts;
+  }
+
+  /** The content hash of the loaded bundle (`sha256:…`). */
+  get hash() {
+    return this.#hash;
+  }
+
+  #start(instance) {
+    const guest = new Guest(instance);
+    guest.load(this.#bundle);
+    for (const { op, bytes } of this.#updates) {
+      if (guest.json(op, bytes) === null) {
+        throw guest.lastError('privet: replaying an entity update into a fresh instance failed');
+      }
+    }
+    this.#guest = guest;
+    if (this.#hash === '') {
+      const info = JSON.parse(guest.json('info') ?? '{}');
+      this.#hash = String(info.hash ?? '');
+    }
+  }
+
+  /** The live guest, rebuilding it after a trap. Throws PrivetError if it cannot be rebuilt. */
+  #live() {
+    if (this.#closed) throw new PrivetError('no_bundle', 'privet: this engine was closed');
+    if (this.#guest !== null) return this.#guest;
+    try {
+      this.#start(new WebAssembly.Instance(this.#module, {}));
+      this.#restarts += 1;
+    } catch (e) {
+      if (e instanceof PrivetError) throw e;
+      throw new PrivetError('host_failure', `privet: cannot start a fresh wasm instance: ${e?.message ?? e}`, {
+        cause: e,
+      });
+    }
+    return this.#guest;
+  }
+
+  /** Runs `fn(guest)`; any exception thrown from inside the guest poisons the instance. */
+  #run(fn) {
+    const guest = this.#live();
+    try {
+      if (this.#injectTrap) {
+        this.#injectTrap = false;
+        throw new WebAssembly.RuntimeError('unreachable (injected by a test)');
+      }
+      return { ok: true, value: fn(guest) };
+    } catch (e) {
+      if (e instanceof PrivetError) throw e;
+      // A trap (WebAssembly.RuntimeError), a JS stack overflow inside wasm (RangeError), anything else:
+      // the instance's state is unknown, never use it again.
+      this.#guest = null;
+      const message = `privet: the wasm instance trapped and was discarded: ${e?.message ?? e}`;
+      return { ok: false, error: { code: 'host_failure', message }, cause: e };
+    }
+  }
+
+  #parse(text, what) {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new PrivetError('host_failure', `privet: the wasm module returned malformed ${what} JSON`, { cause: e });
+    }
+  }
+
+  /**
+   * Decides one request. Never throws on a bad request: errors come back as a deny with `errors`.
+   * @param request a request object, or its JSON text
+   */
+  decide(request) {
+    const bytes = asJsonBytes(request);
+    let r;
+    try {
+      r = this.#run((g) => g.json('decide', bytes));
+    } catch (e) {
+      if (!(e instanceof PrivetError)) throw e;
+      return denyWith({ code: e.code, message: e.message }, this.#hash, requestId(request));
+    }
+    if (!r.ok) return denyWith(r.error, this.#hash, requestId(request));
+    if (r.value === null) {
+      return denyWith({ code: 'host_failure', message: 'privet: the decision could not be returned' }, this.#hash, requestId(request));
+    }
+    return this.#parse(r.value, 'decision');
+  }
+
+  /**
+   * Decides many requests in one call; returns decisions in the same order.
+   * @param requests an array of requests, or its JSON text
+   */
+  decideBatch(requests) {
+    const bytes = asJsonBytes(requests);
+    const denyAll = (error) =>
+      Array.isArray(requests)
+        ? requests.map((q) => denyWith(error, this.#hash, requestId(q)))
+        : [denyWith(error, this.#hash, undefined)];
+    let r;
+    try {
+      r = this.#run((g) => g.json('batch', bytes));
+    } catch (e) {
+      if (!(e instanceof PrivetError)) throw e;
+      return denyAll({ code: e.code, message: e.message });
+    }
+    if (!r.ok) return denyAll(r.error);
+    if (r.value === null) return denyAll({ code: 'host_failure', message: 'privet: the decisions could not be returned' });
+    return this.#parse(r.value, 'decisions');
+  }
+
+  #update(op, value, what) {
+    const bytes = asJsonBytes(value);
+    const r = this.#run((g) => {
+      const text = g.json(op, bytes);
+      if (text === null) throw g.lastError(`privet: the ${what} failed`);
+      return text;
+    });
+    if (!r.ok) throw new PrivetError(r.error.code, r.error.message, { cause: r.cause });
+    // Applied: remember it, so a fresh instance after a trap gets the same store.
+    this.#updates.push({ op, bytes: bytes.slice() });
+    return this.#parse(r.value, 'store update');
+  }
+
+  /**
+   * Inserts or replaces entities in the bundle's store (Cedar entity JSON). All or nothing: on any error
+   * nothing is applied and a PrivetError is thrown (its `errors` list every problem with its path).
+   */
+  upsertEntities(entities) {
+    return this.#update('upsert', entities, 'entity upsert');
+  }
+
+  /** Removes entities by uid (`{type, id}` or `'T::"id"'`). Unknown uids are ignored. */
+  removeEntities(uids) {
+    return this.#update('remove', uids, 'entity removal');
+  }
+
+  /** The bundle's info: name, version, hash, policies, entity count, store revision, limits. */
+  info() {
+    const r = this.#run((g) => {
+      const text = g.json('info');
+      if (text === null) throw g.lastError('privet: info failed');
+      return text;
+    });
+    if (!r.ok) throw new PrivetError(r.error.code, r.error.message, { cause: r.cause });
+    return this.#parse(r.value, 'info');
+  }
+
+  /** Releases the wasm instance. Later calls throw (or deny). */
+  close() {
+    this.#closed = true;
+    this.#guest = null;
+  }
+
+  /** @internal tests: make the next guest call behave as if the instance trapped. */
+  [INJECT_TRAP]() {
+    this.#injectTrap = true;
+  }
+}
+
+const CONSTRUCT = Symbol('privet.construct');
+
+export default Privet;

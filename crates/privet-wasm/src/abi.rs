@@ -1,0 +1,237 @@
+//! The exports: raw pointers and lengths over linear memory in, packed `(ptr << 32) | len` results out.
+//! See `ABI.md` for the contract. This module is the only place in Privet allowed `unsafe`; every block
+//! says why it is sound.
+//!
+//! The guest is single-threaded (wasm32-unknown-unknown without atomics) and imports nothing, so nothing
+//! can re-enter an export while another runs.
+#![allow(unsafe_code)]
+
+use std::alloc::Layout;
+use std::cell::Cell;
+use std::ptr::NonNull;
+
+use privet_core::ErrorCode;
+
+use crate::failure::Failure;
+use crate::registry::Registry;
+
+/// The ABI version: `(major << 16) | minor`. Hosts require `major == 1` and `minor >=` what they use.
+pub const ABI_VERSION: u32 = (1 << 16) | 0;
+
+/// Bytes in a wasm page.
+const PAGE: usize = 65536;
+
+thread_local! {
+    static REGISTRY: Cell<Registry> = Cell::new(Registry::default());
+    /// The last error as JSON; empty when the last call succeeded.
+    static LAST_ERROR: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
+    REGISTRY.with(|cell| {
+        let mut registry = cell.take();
+        let out = f(&mut registry);
+        cell.set(registry);
+        out
+    })
+}
+
+fn clear_error() {
+    LAST_ERROR.with(|e| e.set(Vec::new()));
+}
+
+fn set_error(failure: &Failure) {
+    LAST_ERROR.with(|e| e.set(failure.to_json()));
+}
+
+/// Current size of linear memory 0 in bytes.
+fn memory_bytes() -> usize {
+    core::arch::wasm32::memory_size(0).saturating_mul(PAGE)
+}
+
+/// True when `ptr..ptr+len` lies inside linear memory and does not wrap.
+fn in_bounds(ptr: u32, len: u32) -> bool {
+    match ptr.checked_add(len) {
+        Some(end) => usize::try_from(end).is_ok_and(|end| end <= memory_bytes()),
+        None => false,
+    }
+}
+
+/// Copies the caller's input out of linear memory. Copying (rather than borrowing) means no Rust reference
+/// ever aliases memory the engine may allocate or free while it works, whatever pointer the host passed.
+fn read_input(ptr: u32, len: u32) -> Result<Vec<u8>, Failure> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr == 0 || !in_bounds(ptr, len) {
+        return Err(Failure::new(
+            ErrorCode::HostFailure,
+            format!("abi: input `{ptr}+{len}` is outside linear memory ({} bytes)", memory_bytes()),
+        ));
+    }
+    let (Ok(addr), Ok(n)) = (usize::try_from(ptr), usize::try_from(len)) else {
+        return Err(Failure::new(ErrorCode::HostFailure, "abi: input pointer does not fit usize"));
+    };
+    let start = std::ptr::with_exposed_provenance::<u8>(addr);
+    // SAFETY: `start..start+n` is non-null and inside linear memory (checked above), every byte of which is
+    // readable on wasm32 (there are no unmapped pages below `memory.size`); u8 needs no alignment; the guest
+    // is single-threaded, so nothing writes the region while we copy it, and the borrow ends at `to_vec`.
+    let bytes = unsafe { std::slice::from_raw_parts(start, n) };
+    Ok(bytes.to_vec())
+}
+
+/// Hands `bytes` to the caller as a fresh allocation of exactly `len` bytes: `(ptr << 32) | len`.
+/// The caller owns it and frees it with `privet_free(ptr, len)`. Returns 0 if it cannot be represented.
+fn write_output(bytes: Vec<u8>) -> u64 {
+    let boxed = bytes.into_boxed_slice();
+    let Ok(len) = u32::try_from(boxed.len()) else {
+        set_error(&Failure::new(ErrorCode::LimitExceeded, "abi: result larger than 4 GiB"));
+        return 0;
+    };
+    // The box's layout is `Layout::array::<u8>(len)` = (len, align 1), which is what `privet_free` uses.
+    let ptr = Box::into_raw(boxed).cast::<u8>();
+    let Ok(addr) = u32::try_from(ptr.expose_provenance()) else {
+        // Unreachable on wasm32 (usize is 32 bits); leak rather than guess.
+        return 0;
+    };
+    (u64::from(addr) << 32) | u64::from(len)
+}
+
+/// The ABI version, `(major << 16) | minor`.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_abi_version() -> u32 {
+    ABI_VERSION
+}
+
+/// Allocates `len` bytes (alignment 1) for the caller to write an input into. Returns 0 when out of memory.
+/// `len == 0` returns a non-zero dangling pointer that must not be written; freeing it is a no-op.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_alloc(len: u32) -> u32 {
+    let Ok(size) = usize::try_from(len) else { return 0 };
+    if size == 0 {
+        return u32::try_from(NonNull::<u8>::dangling().as_ptr().expose_provenance()).unwrap_or(0);
+    }
+    let Ok(layout) = Layout::from_size_align(size, 1) else { return 0 };
+    // SAFETY: `layout` has a non-zero size, as `alloc` requires. A null result (out of memory) becomes 0.
+    let ptr = unsafe { std::alloc::alloc(layout) };
+    u32::try_from(ptr.expose_provenance()).unwrap_or(0)
+}
+
+/// Frees `len` bytes at `ptr`, which must come from `privet_alloc(len)` or be a result buffer `(ptr, len)`
+/// returned by an export, and not be freed already. `ptr == 0` or `len == 0` is a no-op. A range outside
+/// linear memory is refused (recorded as the last error) instead of being freed.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_free(ptr: u32, len: u32) {
+    if ptr == 0 || len == 0 {
+        return;
+    }
+    if !in_bounds(ptr, len) {
+        set_error(&Failure::new(ErrorCode::HostFailure, format!("abi: free of `{ptr}+{len}` outside linear memory")));
+        return;
+    }
+    let (Ok(addr), Ok(size)) = (usize::try_from(ptr), usize::try_from(len)) else { return };
+    let Ok(layout) = Layout::from_size_align(size, 1) else { return };
+    // SAFETY: by the documented contract (ABI.md, "Memory"), `ptr` was returned by `privet_alloc(len)`
+    // (allocated with this same layout) or is a result buffer of exactly `len` bytes created by
+    // `write_output` (a `Box<[u8]>` with layout (len, 1)), and it has not been freed before. The range was
+    // checked to be inside linear memory.
+    unsafe { std::alloc::dealloc(std::ptr::with_exposed_provenance_mut::<u8>(addr), layout) }
+}
+
+/// Loads a packed bundle from `ptr..ptr+len`. Returns its handle (≥ 1), or 0 on failure (see
+/// `privet_last_error`). The input buffer stays the caller's.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_load(ptr: u32, len: u32) -> u32 {
+    clear_error();
+    let result = read_input(ptr, len).and_then(|bytes| with_registry(|r| r.load(&bytes)));
+    match result {
+        Ok(handle) => handle,
+        Err(f) => {
+            set_error(&f);
+            0
+        }
+    }
+}
+
+/// Drops the bundle behind `handle`. Returns 0, or -1 when no bundle has that handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_unload(handle: u32) -> i32 {
+    clear_error();
+    match with_registry(|r| r.unload(handle)) {
+        Ok(()) => 0,
+        Err(f) => {
+            set_error(&f);
+            -1
+        }
+    }
+}
+
+fn json_result(result: Result<Vec<u8>, Failure>) -> u64 {
+    match result {
+        Ok(bytes) => write_output(bytes),
+        Err(f) => {
+            set_error(&f);
+            0
+        }
+    }
+}
+
+/// The bundle's info JSON (name, version, hash, policies …), or 0 on failure.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_info(handle: u32) -> u64 {
+    clear_error();
+    json_result(with_registry(|r| r.info(handle)))
+}
+
+fn decide_with(handle: u32, ptr: u32, len: u32, batch: bool) -> u64 {
+    clear_error();
+    let (bytes, failure) = with_registry(|r| match read_input(ptr, len) {
+        Ok(input) if batch => r.decide_batch(handle, &input),
+        Ok(input) => r.decide(handle, &input),
+        Err(f) => (r.deny(handle, &f, batch), Some(f)),
+    });
+    if let Some(f) = &failure {
+        set_error(f);
+    }
+    write_output(bytes)
+}
+
+/// Decides one request (JSON). Always returns a decision JSON (a deny carrying `errors` on any failure);
+/// 0 only if the result cannot be handed back.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_decide(handle: u32, ptr: u32, len: u32) -> u64 {
+    decide_with(handle, ptr, len, false)
+}
+
+/// Decides a JSON array of requests; returns a JSON array of decisions in the same order.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_decide_batch(handle: u32, ptr: u32, len: u32) -> u64 {
+    decide_with(handle, ptr, len, true)
+}
+
+/// Adds or replaces entities (a JSON array of cedar entities). Returns the store-update JSON, or 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_upsert_entities(handle: u32, ptr: u32, len: u32) -> u64 {
+    clear_error();
+    json_result(read_input(ptr, len).and_then(|input| with_registry(|r| r.upsert_entities(handle, &input))))
+}
+
+/// Removes entities (a JSON array of entity uids). Returns the store-update JSON, or 0.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_remove_entities(handle: u32, ptr: u32, len: u32) -> u64 {
+    clear_error();
+    json_result(read_input(ptr, len).and_then(|input| with_registry(|r| r.remove_entities(handle, &input))))
+}
+
+/// The last failed call's error JSON (a fresh buffer the caller frees), or 0 when the last call succeeded.
+/// Does not clear the error.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_last_error() -> u64 {
+    let bytes = LAST_ERROR.with(|e| {
+        let v = e.take();
+        let copy = v.clone();
+        e.set(v);
+        copy
+    });
+    if bytes.is_empty() { 0 } else { write_output(bytes) }
+}

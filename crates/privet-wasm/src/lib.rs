@@ -1,0 +1,41 @@
+//! # privet-wasm: Privet's engine as one WebAssembly module with a small C ABI
+//!
+//! This crate compiles [`privet_core`] to `wasm32-unknown-unknown` as a `cdylib` and exports a handful of
+//! plain functions over linear memory: no `wasm-bindgen`, no imports. The same `.wasm` bytes therefore run
+//! in browsers, in Node (`bindings/js`) and in wasmtime (`privet-host`).
+//!
+//! The contract is documented in `ABI.md` beside this crate's `Cargo.toml`. In short:
+//!
+//! * `privet_alloc(len) -> ptr` / `privet_free(ptr, len)`: the host writes inputs into guest memory.
+//! * `privet_load(ptr, len) -> handle`: loads a packed bundle (the single-file JSON from `privet pack`).
+//! * `privet_decide(handle, ptr, len) -> u64` and `privet_decide_batch`: request JSON in, decision JSON
+//!   out, returned as `(ptr << 32) | len` in a buffer the host frees. Decisions never fail: every error is
+//!   a deny that carries it.
+//! * `privet_upsert_entities`, `privet_remove_entities`, `privet_info`, `privet_unload`.
+//! * `privet_last_error() -> u64`: the structured error of the last failed call.
+//! * `privet_abi_version() -> u32`: `(major << 16) | minor`.
+//!
+//! ## Layout
+//!
+//! * [`registry`]: the safe half: loaded bundles by handle and every operation as bytes in, bytes out.
+//!   Unit-tested natively.
+//! * `abi` (wasm32 only): the exports, pointer validation and memory ownership. The only `unsafe` code in
+//!   Privet; each block carries a `// SAFETY:` comment.
+//! * [`failure`]: the error JSON reported by `privet_last_error`.
+//!
+//! The module is built with `panic = immediate-abort` for size (`scripts/build-wasm.sh`), so a panic would
+//! be a trap. The code here does not panic (no `unwrap`, `expect`, indexing), and hosts discard an
+//! instance that trapped anyway (a stack overflow in a pathological input traps the same way).
+#![deny(unsafe_code)]
+
+#[cfg(target_arch = "wasm32")]
+mod abi;
+pub mod failure;
+pub mod registry;
+
+#[cfg(target_arch = "wasm32")]
+pub use abi::ABI_VERSION;
+
+/// The ABI version, `(major << 16) | minor` (also exported as `privet_abi_version`).
+#[cfg(not(target_arch = "wasm32"))]
+pub const ABI_VERSION: u32 = (1 << 16) | 0;
