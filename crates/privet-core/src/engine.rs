@@ -1,0 +1,304 @@
+//! The decision path: turn a request into cedar's form (checking it against the schema and the limits),
+//! authorize it against the store plus the request's entity slice, and apply Privet's semantics. Pure: no
+//! clock, no I/O, no randomness. Every error becomes a deny with a structured error.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use cedar_policy::{Context, Decision as CedarDecision, Entities, Entity, EntityUid, Request as CedarRequest, Response};
+use serde_json::{Map, Value};
+
+use crate::bundle::{Bundle, parse_entity_values};
+use crate::decision::{Decision, PolicyInfo, Verdict};
+use crate::error::{DecisionError, ErrorCode};
+use crate::limits::{check_json_depth, check_size};
+use crate::manifest::Semantics;
+use crate::request::Request;
+
+/// A request turned into cedar's form, with its entity slice.
+struct Prepared {
+    request: CedarRequest,
+    principal: EntityUid,
+    resource: EntityUid,
+    slice: Vec<Entity>,
+}
+
+/// Why a decision came out, in more detail than [`Decision`]: which permits applied even when a forbid won.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    /// The decision itself.
+    pub decision: Decision,
+    /// Every permit whose conditions held (whether or not a forbid overrode it).
+    pub permits_applied: Vec<Arc<PolicyInfo>>,
+    /// Every forbid whose conditions held.
+    pub forbids_applied: Vec<Arc<PolicyInfo>>,
+}
+
+impl Bundle {
+    /// Decides one request given as JSON text. Never fails: malformed input is a deny with a located error.
+    pub fn decide_json(&self, json: &str) -> Decision {
+        match Request::parse(json, self.limits()) {
+            Ok(req) => self.decide(&req),
+            Err(e) => Decision::deny_with(vec![e], self.meta.hash.clone()),
+        }
+    }
+
+    /// Decides one request given as a JSON value.
+    pub fn decide_value(&self, value: Value) -> Decision {
+        match Request::from_value(value) {
+            Ok(req) => self.decide(&req),
+            Err(e) => Decision::deny_with(vec![e], self.meta.hash.clone()),
+        }
+    }
+
+    /// Decides a batch given as a JSON array of requests. A malformed array gives a single deny carrying the
+    /// error; a malformed element gives a deny in its place, and the rest are decided.
+    pub fn decide_batch_json(&self, json: &str) -> Vec<Decision> {
+        let limits = self.limits();
+        let parsed = check_size(json, limits.max_batch_bytes, "batch")
+            .and_then(|()| check_json_depth(json, limits.max_json_depth + 1, "batch"))
+            .and_then(|()| serde_json::from_str::<Value>(json).map_err(|e| DecisionError::from_json(&e, json, "batch")));
+        match parsed {
+            Ok(Value::Array(items)) if items.len() <= limits.max_batch_requests => {
+                items.into_iter().enumerate().map(|(i, v)| self.decide_value(v).with_error_prefix(i)).collect()
+            }
+            Ok(Value::Array(items)) => vec![self.deny(DecisionError::new(
+                ErrorCode::LimitExceeded,
+                format!("batch holds {} requests, over the limit of {}", items.len(), limits.max_batch_requests),
+            ))],
+            Ok(_) => vec![self.deny(DecisionError::new(ErrorCode::InvalidRequest, "a batch must be a JSON array of requests"))],
+            Err(e) => vec![self.deny(e)],
+        }
+    }
+
+    /// Decides a batch of requests, in order.
+    pub fn decide_batch(&self, requests: &[Request]) -> Vec<Decision> {
+        requests.iter().map(|r| self.decide(r)).collect()
+    }
+
+    /// Decides one request.
+    pub fn decide(&self, request: &Request) -> Decision {
+        let mut decision = match self.prepare(request) {
+            Ok(prepared) => self.authorize(&prepared),
+            Err(errors) => Decision::deny_with(errors, self.meta.hash.clone()),
+        };
+        decision.id = request.id.clone();
+        decision
+    }
+
+    /// Decides one request and also reports every permit and forbid whose conditions held.
+    pub fn explain(&self, request: &Request) -> Explanation {
+        let decision = self.decide(request);
+        let mut permits_applied = Vec::new();
+        let mut forbids_applied = Vec::new();
+        if let Ok(prepared) = self.prepare(request) {
+            let entities = self.entities_for(&prepared);
+            if let Ok(entities) = entities {
+                let all = self.meta.authorizer.is_authorized(&prepared.request, &self.meta.permits, &entities);
+                permits_applied = self.infos(all.diagnostics().reason());
+            }
+            if decision.decision == Verdict::Deny {
+                forbids_applied = decision.determining.clone();
+            }
+        }
+        Explanation { decision, permits_applied, forbids_applied }
+    }
+
+    fn deny(&self, e: DecisionError) -> Decision {
+        Decision::deny_with(vec![e], self.meta.hash.clone())
+    }
+
+    fn prepare(&self, request: &Request) -> Result<Prepared, Vec<DecisionError>> {
+        let meta = &self.meta;
+        let schema = &meta.schema;
+        let principal = parse_uid(&request.principal, "principal");
+        let action = parse_uid(&request.action, "action");
+        let resource = parse_uid(&request.resource, "resource");
+        let (principal, action, resource) = match (principal, action, resource) {
+            (Ok(p), Ok(a), Ok(r)) => (p, a, r),
+            (p, a, r) => return Err([p.err(), a.err(), r.err()].into_iter().flatten().collect()),
+        };
+        if !meta.actions.contains(&action) {
+            return Err(vec![DecisionError::new(
+                ErrorCode::UnknownAction,
+                format!("action `{action}` is not declared in the schema"),
+            )
+            .at("action")]);
+        }
+        let context_value = match &request.context {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(v @ Value::Object(_)) => v.clone(),
+            Some(_) => {
+                return Err(vec![DecisionError::new(ErrorCode::InvalidContext, "`context` must be a JSON object").at("context")]);
+            }
+        };
+        let context = Context::from_json_value(context_value.clone(), Some((schema, &action)))
+            .map_err(|e| vec![context_error(&flatten(&e), &context_value)])?;
+        let slice = match &request.entities {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => {
+                let slice = parse_entity_values(v.clone(), schema, meta.limits.max_slice_entities, "entities")?;
+                if let Some((i, e)) = slice.iter().enumerate().find(|(_, e)| meta.actions.contains(&e.uid())) {
+                    return Err(vec![DecisionError::new(
+                        ErrorCode::InvalidEntity,
+                        format!("entity `{}` is an action; actions come from the schema and cannot be sent in a slice", e.uid()),
+                    )
+                    .at(format!("entities[{i}]"))]);
+                }
+                slice
+            }
+        };
+        let cedar_request = CedarRequest::new(principal.clone(), action, resource.clone(), context, Some(schema))
+            .map_err(|e| vec![request_error(&e)])?;
+        Ok(Prepared { request: cedar_request, principal, resource, slice })
+    }
+
+    /// The store, or the store with the request's slice upserted over it.
+    fn entities_for<'a>(&'a self, prepared: &Prepared) -> Result<Cow<'a, Entities>, DecisionError> {
+        if prepared.slice.is_empty() {
+            return Ok(Cow::Borrowed(&self.store));
+        }
+        self.store
+            .clone()
+            .upsert_entities(prepared.slice.iter().cloned(), None)
+            .map(Cow::Owned)
+            .map_err(|e| DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities"))
+    }
+
+    fn authorize(&self, prepared: &Prepared) -> Decision {
+        let meta = &self.meta;
+        let entities = match self.entities_for(prepared) {
+            Ok(e) => e,
+            Err(e) => return self.deny(e),
+        };
+        let mut errors = Vec::new();
+        if meta.semantics == Semantics::FailClosed {
+            for (uid, path) in [(&prepared.principal, "principal"), (&prepared.resource, "resource")] {
+                if entities.get(uid).is_none() {
+                    errors.push(
+                        DecisionError::new(
+                            ErrorCode::EntityNotFound,
+                            format!("entity `{uid}` is in neither the store nor the request's entities"),
+                        )
+                        .at(path),
+                    );
+                }
+            }
+            if !errors.is_empty() {
+                return Decision::deny_with(errors, meta.hash.clone());
+            }
+        }
+        let response = meta.authorizer.is_authorized(&prepared.request, &meta.policies, &entities);
+        self.verdict_of(&response)
+    }
+
+    fn verdict_of(&self, response: &Response) -> Decision {
+        let meta = &self.meta;
+        let errors: Vec<DecisionError> = response
+            .diagnostics()
+            .errors()
+            .map(|e| {
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(pe) = e;
+                DecisionError::new(ErrorCode::PolicyEvaluation, flatten(e)).in_policy(pe.policy_id().to_string())
+            })
+            .collect();
+        let cedar_allows = response.decision() == CedarDecision::Allow;
+        let fail_closed = meta.semantics == Semantics::FailClosed && !errors.is_empty();
+        if cedar_allows && fail_closed {
+            return Decision::deny_with(errors, meta.hash.clone());
+        }
+        let determining = self.infos(response.diagnostics().reason());
+        let obligations = determining.iter().filter_map(|p| p.obligation.clone()).collect();
+        Decision {
+            id: None,
+            decision: if cedar_allows { Verdict::Allow } else { Verdict::Deny },
+            reasons: determining.iter().map(|p| p.id.clone()).collect(),
+            determining,
+            obligations,
+            errors,
+            bundle: meta.hash.clone(),
+        }
+    }
+
+    fn infos<'a>(&self, ids: impl Iterator<Item = &'a cedar_policy::PolicyId>) -> Vec<Arc<PolicyInfo>> {
+        let mut out: Vec<Arc<PolicyInfo>> = ids.filter_map(|id| self.meta.infos.get(id).cloned()).collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+}
+
+impl Decision {
+    /// Prefixes error paths with a batch index: `[3].context`.
+    fn with_error_prefix(mut self, index: usize) -> Self {
+        for e in &mut self.errors {
+            e.path = Some(match &e.path {
+                Some(p) => format!("[{index}].{p}"),
+                None => format!("[{index}]"),
+            });
+        }
+        self
+    }
+}
+
+/// Parses an entity uid in either of cedar's JSON forms (`{"type": "T", "id": "x"}`, `{"__entity": …}`) or as
+/// the string `T::"x"`.
+pub(crate) fn parse_uid(value: &Value, path: &str) -> Result<EntityUid, DecisionError> {
+    let result = match value {
+        Value::String(s) => EntityUid::from_str(s).map_err(|e| flatten(&e)),
+        Value::Object(_) => EntityUid::from_json(value.clone()).map_err(|e| flatten(&e)),
+        Value::Null => Err(String::from("it is missing")),
+        other => Err(format!("expected an entity uid (`{{\"type\": .., \"id\": ..}}` or `T::\"id\"`), got `{other}`")),
+    };
+    result.map_err(|msg| DecisionError::new(ErrorCode::InvalidEntityUid, format!("invalid `{path}`: {msg}")).at(path))
+}
+
+/// A diagnostic's message with its nested causes and help, on one line.
+pub(crate) fn flatten(e: &dyn miette::Diagnostic) -> String {
+    let mut msg = e.to_string();
+    if let Some(related) = e.related() {
+        for r in related {
+            let s = r.to_string();
+            if !msg.contains(&s) {
+                msg.push_str(": ");
+                msg.push_str(&s);
+            }
+        }
+    }
+    if let Some(help) = e.help() {
+        let h = help.to_string();
+        if !msg.contains(&h) {
+            msg.push_str(" (");
+            msg.push_str(&h);
+            msg.push(')');
+        }
+    }
+    msg
+}
+
+fn request_error(e: &cedar_policy::RequestValidationError) -> DecisionError {
+    use cedar_policy::RequestValidationError as R;
+    let msg = flatten(e);
+    let (code, path) = match e {
+        R::UndeclaredAction(_) | R::ExternalAction(_) => (ErrorCode::UnknownAction, "action"),
+        R::UndeclaredPrincipalType(_) | R::InvalidPrincipalType(_) => (ErrorCode::UnknownEntityType, "principal"),
+        R::UndeclaredResourceType(_) | R::InvalidResourceType(_) => (ErrorCode::UnknownEntityType, "resource"),
+        R::InvalidContext(_) => (ErrorCode::InvalidContext, "context"),
+        _ => (ErrorCode::InvalidRequest, "request"),
+    };
+    DecisionError::new(code, msg).at(path)
+}
+
+/// A context error, with the attribute path when cedar's message names one that is in the input.
+fn context_error(msg: &str, context: &Value) -> DecisionError {
+    let path = backticked(msg)
+        .into_iter()
+        .find(|name| context.get(name.as_str()).is_some() || msg.contains(&format!("attribute `{name}`")))
+        .map(|name| format!("context.{name}"))
+        .unwrap_or_else(|| "context".to_string());
+    DecisionError::new(ErrorCode::InvalidContext, format!("invalid `context`: {msg}")).at(path)
+}
+
+fn backticked(msg: &str) -> Vec<String> {
+    msg.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
