@@ -167,3 +167,159 @@ fn batch_json(decisions: &[Decision]) -> (Vec<u8>, Option<Failure>) {
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Failure> {
     serde_json::to_vec(value).map_err(|e| Failure::serialize(&e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn packed() -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle");
+        Bundle::load(dir).expect("fixture bundle loads").to_packed()
+    }
+
+    fn loaded() -> (Registry, u32) {
+        let mut r = Registry::default();
+        let h = r.load(&packed()).expect("load");
+        (r, h)
+    }
+
+    fn json_of(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).expect("valid JSON")
+    }
+
+    fn sell(resource: &str) -> Vec<u8> {
+        json!({
+            "principal": {"type": "Recipient", "id": "adco"},
+            "action": {"type": "Action", "id": "sell"},
+            "resource": {"type": "Consumer", "id": resource},
+            "context": {"purpose": "advertising"}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn handles_start_at_one_and_are_not_reused() {
+        let mut r = Registry::default();
+        let p = packed();
+        assert_eq!(r.load(&p).ok(), Some(1));
+        assert_eq!(r.load(&p).ok(), Some(2));
+        assert!(r.unload(1).is_ok());
+        assert_eq!(r.unload(1).map_err(|f| f.code()).err(), Some(ErrorCode::NoBundle));
+        assert_eq!(r.load(&p).ok(), Some(3));
+    }
+
+    #[test]
+    fn decides_allow_and_deny_with_citations() {
+        let (r, h) = loaded();
+        let (bob, err) = r.decide(h, &sell("bob"));
+        assert!(err.is_none());
+        let bob = json_of(&bob);
+        assert_eq!(bob["decision"], "allow", "{bob}");
+        assert_eq!(bob["reasons"], json!(["sell-default"]));
+        let (alice, _) = r.decide(h, &sell("alice"));
+        let alice = json_of(&alice);
+        assert_eq!(alice["decision"], "deny", "{alice}");
+        assert_eq!(alice["reasons"], json!(["gpc-opt-out"]));
+        assert_eq!(alice["determining"][0]["citation"], "Cal. Code Regs. tit. 11, § 7025");
+        assert!(alice["bundle"].as_str().is_some_and(|s| s.starts_with("sha256:")));
+    }
+
+    #[test]
+    fn unknown_handle_is_a_deny_with_no_bundle() {
+        let (r, _) = loaded();
+        let (d, err) = r.decide(99, &sell("bob"));
+        let d = json_of(&d);
+        assert_eq!(d["decision"], "deny");
+        assert_eq!(d["errors"][0]["code"], "no_bundle");
+        assert_eq!(err.map(|f| f.code()), Some(ErrorCode::NoBundle));
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_located_deny() {
+        let (r, h) = loaded();
+        let (d, err) = r.decide(h, b"{\"principal\": \"\xff\"}");
+        let d = json_of(&d);
+        assert_eq!(d["decision"], "deny");
+        assert_eq!(d["errors"][0]["code"], "malformed_json");
+        assert_eq!(d["errors"][0]["offset"], 15);
+        assert!(err.is_some());
+    }
+
+    #[test]
+    fn malformed_request_is_a_deny_from_the_engine() {
+        let (r, h) = loaded();
+        let (d, err) = r.decide(h, b"{not json");
+        let d = json_of(&d);
+        assert_eq!(d["decision"], "deny");
+        assert_eq!(d["errors"][0]["code"], "malformed_json");
+        assert!(err.is_none(), "engine-level errors ride on the decision only");
+    }
+
+    #[test]
+    fn batch_keeps_order_and_count() {
+        let (r, h) = loaded();
+        let batch = format!(
+            "[{},{}]",
+            String::from_utf8(sell("alice")).unwrap_or_default(),
+            String::from_utf8(sell("bob")).unwrap_or_default()
+        );
+        let (out, _) = r.decide_batch(h, batch.as_bytes());
+        let out = json_of(&out);
+        assert_eq!(out[0]["decision"], "deny");
+        assert_eq!(out[1]["decision"], "allow");
+        let (bad, err) = r.decide_batch(7, batch.as_bytes());
+        let bad = json_of(&bad);
+        assert_eq!(bad.as_array().map(Vec::len), Some(2), "one deny per request");
+        assert_eq!(bad[1]["errors"][0]["code"], "no_bundle");
+        assert!(err.is_some());
+    }
+
+    #[test]
+    fn entity_updates_change_decisions() {
+        let (mut r, h) = loaded();
+        let up = json!([{ "uid": {"type": "Consumer", "id": "bob"}, "attrs": {"state": "CA", "gpc": true}, "parents": [] }]);
+        let update = json_of(&r.upsert_entities(h, up.to_string().as_bytes()).expect("upsert"));
+        assert_eq!(update["upserted"], 1);
+        let (bob, _) = r.decide(h, &sell("bob"));
+        assert_eq!(json_of(&bob)["decision"], "deny");
+        let removed = json_of(&r.remove_entities(h, br#"["Consumer::\"bob\""]"#).expect("remove"));
+        assert_eq!(removed["removed"], 1);
+        let (bob, _) = r.decide(h, &sell("bob"));
+        assert_eq!(json_of(&bob)["decision"], "deny", "missing resource fails closed");
+    }
+
+    #[test]
+    fn rejected_update_reports_every_error() {
+        let (mut r, h) = loaded();
+        let bad = json!([{ "uid": {"type": "Nope", "id": "x"}, "attrs": {}, "parents": [] }]);
+        let f = r.upsert_entities(h, bad.to_string().as_bytes()).err().expect("rejected");
+        let j = json_of(&f.to_json());
+        assert!(j["code"].is_string());
+        assert!(j["errors"].as_array().is_some_and(|a| !a.is_empty()), "{j}");
+    }
+
+    #[test]
+    fn load_failure_lists_diagnostics() {
+        let mut r = Registry::default();
+        let f = r.load(b"{\"privet_bundle\": 1}").err().expect("rejected");
+        let j = json_of(&f.to_json());
+        assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(j["errors"].is_array());
+        let mut tampered = packed();
+        if let Some(pos) = tampered.windows(5).position(|w| w == b"alice") {
+            tampered[pos] = b'A';
+        }
+        let f = r.load(&tampered).err().expect("hash mismatch");
+        assert_eq!(f.code(), ErrorCode::HashMismatch);
+    }
+
+    #[test]
+    fn info_names_the_policies() {
+        let (r, h) = loaded();
+        let info = json_of(&r.info(h).expect("info"));
+        assert_eq!(info["name"], "wasm-fixture");
+        assert_eq!(info["policies"], json!(["sell-default", "gpc-opt-out", "share-service-provider"]));
+    }
+}
