@@ -152,9 +152,15 @@ test('raw ABI: bad handles and out-of-bounds inputs are denies plus last_error',
   };
   const oob = take(x.privet_decide(1, 0xfffffff0, 64));
   assert.equal(oob.decision, 'deny');
-  assert.equal(oob.errors[0].code, 'no_bundle');
-  const err = take(x.privet_last_error());
-  assert.equal(err.code, 'no_bundle');
+  assert.equal(oob.errors[0].code, 'host_failure'); // the input is checked before the handle
+  assert.equal(oob.bundle, '');
+  assert.equal(take(x.privet_last_error()).code, 'host_failure');
+  const enc = new TextEncoder().encode('{}');
+  const q = x.privet_alloc(enc.length);
+  new Uint8Array(x.memory.buffer, q, enc.length).set(enc);
+  assert.equal(take(x.privet_decide(1, q, enc.length)).errors[0].code, 'no_bundle');
+  x.privet_free(q, enc.length);
+  assert.equal(take(x.privet_last_error()).code, 'no_bundle');
   assert.equal(x.privet_load(0xfffffff0, 64), 0);
   assert.equal(take(x.privet_last_error()).code, 'host_failure');
   assert.equal(x.privet_load(0, 10), 0);
