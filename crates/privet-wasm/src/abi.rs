@@ -2,6 +2,9 @@
 //! See `ABI.md` for the contract. This module is the only place in Privet allowed `unsafe`; every block
 //! says why it is sound.
 //!
+//! Compiled on every target so it is linted natively; only wasm32 has a linear memory to accept ranges
+//! from (elsewhere `memory_bytes` is 0 and every range is refused).
+//!
 //! The guest is single-threaded (wasm32-unknown-unknown without atomics) and imports nothing, so nothing
 //! can re-enter an export while another runs.
 #![allow(unsafe_code)]
@@ -15,11 +18,7 @@ use privet_core::ErrorCode;
 use crate::failure::Failure;
 use crate::registry::Registry;
 
-/// The ABI version: `(major << 16) | minor`. Hosts require `major == 1` and `minor >=` what they use.
-pub const ABI_VERSION: u32 = (1 << 16) | 0;
-
-/// Bytes in a wasm page.
-const PAGE: usize = 65536;
+use crate::ABI_VERSION;
 
 thread_local! {
     static REGISTRY: Cell<Registry> = Cell::new(Registry::default());
@@ -45,8 +44,18 @@ fn set_error(failure: &Failure) {
 }
 
 /// Current size of linear memory 0 in bytes.
+#[cfg(target_arch = "wasm32")]
 fn memory_bytes() -> usize {
+    /// Bytes in a wasm page.
+    const PAGE: usize = 65536;
     core::arch::wasm32::memory_size(0).saturating_mul(PAGE)
+}
+
+/// Outside wasm32 the module compiles (so it is linted and type-checked natively) but refuses every
+/// range: pointers are 32-bit offsets into a wasm linear memory, meaningless in a native process.
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_bytes() -> usize {
+    0
 }
 
 /// True when `ptr..ptr+len` lies inside linear memory and does not wrap.

@@ -8,7 +8,7 @@ use serde::Serialize;
 #[derive(Debug, Clone)]
 pub struct Failure {
     /// The summary error (code, message, location).
-    summary: DecisionError,
+    summary: Box<DecisionError>,
     /// Every error (for a load failure: each diagnostic; otherwise just the summary).
     errors: Vec<DecisionError>,
 }
@@ -31,7 +31,7 @@ impl Failure {
     pub fn load(err: &LoadError) -> Self {
         let errors = err.to_decision_errors();
         let summary = DecisionError::new(err.code(), err.to_string());
-        Failure { summary, errors }
+        Failure { summary: Box::new(summary), errors }
     }
 
     /// A failure with several errors (a rejected store update); the first is the summary.
@@ -44,7 +44,7 @@ impl Failure {
             },
             [] => DecisionError::new(ErrorCode::HostFailure, "abi: the engine reported a failure without errors"),
         };
-        Failure { summary, errors }
+        Failure { summary: Box::new(summary), errors }
     }
 
     /// A handle that names no loaded bundle.
@@ -78,6 +78,6 @@ impl Failure {
 
 impl From<DecisionError> for Failure {
     fn from(err: DecisionError) -> Self {
-        Failure { summary: err.clone(), errors: vec![err] }
+        Failure { summary: Box::new(err.clone()), errors: vec![err] }
     }
 }

@@ -19,7 +19,7 @@
 //!
 //! * [`registry`]: the safe half: loaded bundles by handle and every operation as bytes in, bytes out.
 //!   Unit-tested natively.
-//! * `abi` (wasm32 only): the exports, pointer validation and memory ownership. The only `unsafe` code in
+//! * `abi`: the exports, pointer validation and memory ownership. The only `unsafe` code in
 //!   Privet; each block carries a `// SAFETY:` comment.
 //! * [`failure`]: the error JSON reported by `privet_last_error`.
 //!
@@ -28,14 +28,13 @@
 //! instance that trapped anyway (a stack overflow in a pathological input traps the same way).
 #![deny(unsafe_code)]
 
-#[cfg(target_arch = "wasm32")]
 mod abi;
 pub mod failure;
 pub mod registry;
 
-#[cfg(target_arch = "wasm32")]
-pub use abi::ABI_VERSION;
-
-/// The ABI version, `(major << 16) | minor` (also exported as `privet_abi_version`).
-#[cfg(not(target_arch = "wasm32"))]
-pub const ABI_VERSION: u32 = (1 << 16) | 0;
+/// The ABI's major version: bumped on any breaking change (see `ABI.md`, "Versioning").
+pub const ABI_MAJOR: u32 = 1;
+/// The ABI's minor version: bumped on additive changes.
+pub const ABI_MINOR: u32 = 0;
+/// The ABI version, `(major << 16) | minor`, as `privet_abi_version` returns it.
+pub const ABI_VERSION: u32 = (ABI_MAJOR << 16) | ABI_MINOR;

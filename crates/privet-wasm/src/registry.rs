@@ -169,6 +169,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Failure> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
@@ -294,7 +295,7 @@ mod tests {
     fn rejected_update_reports_every_error() {
         let (mut r, h) = loaded();
         let bad = json!([{ "uid": {"type": "Nope", "id": "x"}, "attrs": {}, "parents": [] }]);
-        let f = r.upsert_entities(h, bad.to_string().as_bytes()).err().expect("rejected");
+        let f = r.upsert_entities(h, bad.to_string().as_bytes()).expect_err("rejected");
         let j = json_of(&f.to_json());
         assert!(j["code"].is_string());
         assert!(j["errors"].as_array().is_some_and(|a| !a.is_empty()), "{j}");
@@ -303,7 +304,7 @@ mod tests {
     #[test]
     fn load_failure_lists_diagnostics() {
         let mut r = Registry::default();
-        let f = r.load(b"{\"privet_bundle\": 1}").err().expect("rejected");
+        let f = r.load(b"{\"privet_bundle\": 1}").expect_err("rejected");
         let j = json_of(&f.to_json());
         assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert!(j["errors"].is_array());
@@ -311,7 +312,7 @@ mod tests {
         if let Some(pos) = tampered.windows(5).position(|w| w == b"alice") {
             tampered[pos] = b'A';
         }
-        let f = r.load(&tampered).err().expect("hash mismatch");
+        let f = r.load(&tampered).expect_err("hash mismatch");
         assert_eq!(f.code(), ErrorCode::HashMismatch);
     }
 
