@@ -24,7 +24,7 @@ env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP -u RUSTFLAGS -u CARGO_TARGET_DIR \
     cargo run -q -p privet-wasm --example pack -- "$bundle_dir" "$js/test/fixture.privet.json"
 
 echo "test-js: node --test"
-(cd "$js" && node --test test/)
+(cd "$js" && node --test test/*.test.js)
 
 # The published artifact: npm pack, install into an empty project, import and decide.
 work="$(mktemp -d)"

@@ -247,7 +247,15 @@ export class Privet {
     const module = await compile(options.wasm);
     const engine = new Privet(module, bytes, CONSTRUCT);
     const instance = await WebAssembly.instantiate(module, {});
-    engine.#start(instance);
+    try {
+      engine.#start(instance);
+    } catch (e) {
+      if (e instanceof PrivetError) throw e;
+      // A trap while loading (e.g. a stack overflow on a pathological policy): the instance is dropped here.
+      throw new PrivetError('host_failure', `privet: the wasm instance trapped while loading the bundle: ${e?.message ?? e}`, {
+        cause: e,
+      });
+    }
     return engine;
   }
 
