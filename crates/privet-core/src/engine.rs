@@ -256,6 +256,22 @@ pub(crate) fn parse_uid(value: &Value, path: &str) -> Result<EntityUid, Decision
 /// A diagnostic's message with its nested causes and help, on one line.
 pub(crate) fn flatten(e: &dyn miette::Diagnostic) -> String {
     let mut msg = e.to_string();
+    // Causes: cedar nests the specific problem (which attribute, which type) as a source.
+    let mut push = |c: String| {
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    };
+    if let Some(d) = e.diagnostic_source() {
+        push(d.to_string());
+    }
+    let mut source = e.source();
+    for _ in 0..6 {
+        let Some(s) = source else { break };
+        push(s.to_string());
+        source = s.source();
+    }
     if let Some(related) = e.related() {
         for r in related {
             let s = r.to_string();

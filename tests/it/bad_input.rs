@@ -1,0 +1,182 @@
+//! Each class of bad input: a deny, the right error code, and a location (field path, line/column/offset).
+
+use privet::{Bundle, BundleSources, ErrorCode, SourceFile, Verdict};
+
+use crate::{crm, req};
+
+fn one_error(json: &str) -> privet::DecisionError {
+    let d = crm().decide_json(json);
+    assert_eq!(d.decision, Verdict::Deny, "{json}");
+    assert!(d.reasons.is_empty());
+    assert_eq!(d.errors.len(), 1, "{:?}", d.errors);
+    d.errors.into_iter().next().unwrap()
+}
+
+#[test]
+fn malformed_json_is_located() {
+    let e = one_error("{\"principal\": \"Crm::Recipient::\\\"adnet\\\"\",\n \"action\": }");
+    assert_eq!(e.code, ErrorCode::MalformedJson);
+    assert_eq!(e.line, Some(2));
+    assert_eq!(e.column, Some(12));
+    assert_eq!(e.offset, Some(54));
+}
+
+#[test]
+fn missing_field_is_named() {
+    let e = one_error(r#"{"principal": "Crm::Recipient::\"adnet\"", "resource": "Crm::Record::\"alice-cart\""}"#);
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+    assert_eq!(e.path.as_deref(), Some("action"));
+    let e = one_error("[1, 2]");
+    assert_eq!(e.code, ErrorCode::InvalidRequest);
+}
+
+#[test]
+fn unparsable_uid_is_named() {
+    let e = one_error(r#"{"principal": "not a uid", "action": "Crm::Action::\"share\"", "resource": "Crm::Record::\"alice-cart\""}"#);
+    assert_eq!(e.code, ErrorCode::InvalidEntityUid);
+    assert_eq!(e.path.as_deref(), Some("principal"));
+}
+
+#[test]
+fn unknown_entity_type_is_named() {
+    let e = one_error(&req("adnet", "share", "x", false).replace("Crm::Record", "Crm::Nope"));
+    assert_eq!(e.code, ErrorCode::UnknownEntityType);
+    assert_eq!(e.path.as_deref(), Some("resource"));
+    assert!(e.message.contains("Crm::Nope"), "{}", e.message);
+}
+
+#[test]
+fn unknown_action_is_named() {
+    let e = one_error(&req("adnet", "teleport", "alice-cart", false));
+    assert_eq!(e.code, ErrorCode::UnknownAction);
+    assert_eq!(e.path.as_deref(), Some("action"));
+    assert!(e.message.contains("teleport"));
+}
+
+#[test]
+fn missing_context_attribute_is_named() {
+    let json = req("adnet", "share", "alice-cart", false).replace(r#""purpose":"ads","#, "");
+    let e = one_error(&json);
+    assert_eq!(e.code, ErrorCode::InvalidContext);
+    assert_eq!(e.path.as_deref(), Some("context.purpose"));
+}
+
+#[test]
+fn wrongly_typed_context_attribute_is_refused() {
+    let json = req("adnet", "share", "alice-cart", false).replace(r#""gpc":false"#, r#""gpc":"yes""#);
+    let e = one_error(&json);
+    assert_eq!(e.code, ErrorCode::InvalidContext);
+    assert!(e.path.as_deref().unwrap_or_default().starts_with("context"));
+}
+
+#[test]
+fn wrongly_typed_slice_entity_is_located() {
+    let mut v: serde_json::Value = serde_json::from_str(&req("adnet", "sell", "alice-cart", false)).unwrap();
+    v["entities"] = serde_json::json!([
+        {"uid": {"type": "Crm::Consumer", "id": "dave"}, "attrs": {"residency": "CA", "opted_out": false}, "parents": []},
+        {"uid": {"type": "Crm::Consumer", "id": "alice"}, "attrs": {"residency": "CA", "opted_out": "no"}, "parents": []}
+    ]);
+    let e = one_error(&v.to_string());
+    assert_eq!(e.code, ErrorCode::InvalidEntity);
+    assert_eq!(e.path.as_deref(), Some("entities[1]"));
+    assert!(e.message.contains("opted_out"), "{}", e.message);
+}
+
+#[test]
+fn entity_not_in_store_or_slice_denies() {
+    let d = crm().decide_json(&req("nobody", "share", "alice-cart", false));
+    assert_eq!(d.decision, Verdict::Deny);
+    assert_eq!(d.errors[0].code, ErrorCode::EntityNotFound);
+    assert_eq!(d.errors[0].path.as_deref(), Some("principal"));
+}
+
+#[test]
+fn oversized_and_too_deep_requests_are_refused() {
+    let big = format!(r#"{{"principal": "{}"}}"#, "x".repeat(2 << 20));
+    assert_eq!(one_error(&big).code, ErrorCode::LimitExceeded);
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let e = one_error(&deep);
+    assert_eq!(e.code, ErrorCode::LimitExceeded);
+    assert_eq!(e.offset, Some(64));
+    // Deep nesting inside the context, past serde's own recursion limit too.
+    let ctx = format!(r#"{{"principal": "a", "action": "b", "resource": "c", "context": {{"x": {}1{}}}}}"#, "[".repeat(500), "]".repeat(500));
+    assert_eq!(one_error(&ctx).code, ErrorCode::LimitExceeded);
+}
+
+#[test]
+fn batch_reports_each_bad_element_in_place() {
+    let batch = format!("[{}, 7, {}]", req("payments", "share", "alice-cart", false), req("adnet", "share", "bob-cart", true));
+    let ds = crm().decide_batch_json(&batch);
+    assert_eq!(ds.len(), 3);
+    assert_eq!(ds[0].decision, Verdict::Allow);
+    assert_eq!(ds[1].errors[0].code, ErrorCode::InvalidRequest);
+    assert_eq!(ds[1].errors[0].path.as_deref(), Some("[1]"));
+    assert_eq!(ds[2].decision, Verdict::Deny);
+    let ds = crm().decide_batch_json("[{");
+    assert_eq!(ds.len(), 1);
+    assert_eq!(ds[0].errors[0].code, ErrorCode::MalformedJson);
+}
+
+fn sources(policy: &str) -> BundleSources {
+    BundleSources {
+        manifest: None,
+        schema: SourceFile::new("schema.cedarschema", "entity User = { n: Long };\naction go appliesTo { principal: User, resource: User };\n"),
+        policies: vec![SourceFile::new("p.cedar", policy)],
+        entities: None,
+    }
+}
+
+#[test]
+fn invalid_policy_text_is_located() {
+    let err = Bundle::from_sources(sources("permit(principal, action, resource)\nwhen { principal.n > };")).unwrap_err();
+    let d = &err.diagnostics[0];
+    assert_eq!(d.code, ErrorCode::InvalidPolicy);
+    assert_eq!(d.file.as_deref(), Some("p.cedar"));
+    assert_eq!(d.line, Some(2));
+}
+
+#[test]
+fn schema_mismatch_is_located() {
+    let err = Bundle::from_sources(sources("@id(\"bad\")\npermit(principal, action, resource)\nwhen { principal.m > 1 };")).unwrap_err();
+    let d = &err.diagnostics[0];
+    assert_eq!(d.code, ErrorCode::ValidationFailed);
+    assert_eq!(d.policy.as_deref(), Some("bad"));
+    assert_eq!((d.line, d.column), (Some(3), Some(8)));
+}
+
+#[test]
+fn invalid_schema_is_located() {
+    let mut s = sources("permit(principal, action, resource);");
+    s.schema.text = "entity User = { n: Lng };\naction go appliesTo { principal: User, resource: User };".into();
+    let err = Bundle::from_sources(s).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidSchema);
+    assert_eq!(err.diagnostics[0].file.as_deref(), Some("schema.cedarschema"));
+}
+
+#[test]
+fn too_deep_policy_is_refused_before_parsing() {
+    let text = format!("permit(principal, action, resource) when {{ {}true{} }};", "(".repeat(300), ")".repeat(300));
+    let err = Bundle::from_sources(sources(&text)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::LimitExceeded);
+    let chain = format!("permit(principal, action, resource) when {{ {} }};", vec!["principal.n > 1"; 500].join(" && "));
+    assert_eq!(Bundle::from_sources(sources(&chain)).unwrap_err().code(), ErrorCode::LimitExceeded);
+}
+
+#[test]
+fn bad_store_entities_are_located() {
+    let mut s = sources("permit(principal, action, resource);");
+    s.entities = Some(SourceFile::new("entities.json", "[\n {\"uid\": {\"type\": \"User\", \"id\": \"a\"}, \"attrs\": {\"n\": \"one\"}, \"parents\": []}\n]"));
+    let err = Bundle::from_sources(s.clone()).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidEntity);
+    s.entities = Some(SourceFile::new("entities.json", "[\n {\"uid\": \n"));
+    let err = Bundle::from_sources(s).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::MalformedJson);
+    assert_eq!(err.diagnostics[0].line, Some(3));
+}
+
+#[test]
+fn duplicate_policy_ids_are_refused() {
+    let err = Bundle::from_sources(sources("@id(\"a\")\npermit(principal, action, resource);\n@id(\"a\")\nforbid(principal, action, resource);")).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InvalidPolicy);
+    assert!(err.diagnostics[0].message.contains("`a`"));
+}
