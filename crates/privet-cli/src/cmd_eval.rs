@@ -51,8 +51,8 @@ fn eval_one(bundle: &Bundle, arg: &str, format: Format) -> u8 {
     };
     let decision = bundle.decide_json(&text);
     match format {
-        Format::Human => print!("{}", render::decision(&decision)),
-        Format::Json => println!("{}", serde_json::to_string(&decision).unwrap_or_default()),
+        Format::Human => out!("{}", render::decision(&decision)),
+        Format::Json => outln!("{}", serde_json::to_string(&decision).unwrap_or_default()),
     }
     if decision.is_allowed() { exit::OK } else { exit::DENY }
 }

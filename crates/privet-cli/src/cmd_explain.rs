@@ -51,16 +51,16 @@ fn explain_one(bundle: &Bundle, text: &str, format: Format) -> bool {
         Ok(request) => {
             let e = bundle.explain(&request);
             match format {
-                Format::Human => println!("{}", render::explanation(&request, &e)),
-                Format::Json => println!("{}", serde_json::to_string(&e).unwrap_or_default()),
+                Format::Human => outln!("{}", render::explanation(&request, &e)),
+                Format::Json => outln!("{}", serde_json::to_string(&e).unwrap_or_default()),
             }
             e.decision.is_allowed()
         }
         Err(_) => {
             let d = bundle.decide_json(text);
             match format {
-                Format::Human => println!("{}", render::decision(&d)),
-                Format::Json => println!("{}", serde_json::to_string(&d).unwrap_or_default()),
+                Format::Human => outln!("{}", render::decision(&d)),
+                Format::Json => outln!("{}", serde_json::to_string(&d).unwrap_or_default()),
             }
             false
         }

@@ -15,8 +15,8 @@ pub fn run(bundle: &Path, output: &Path, format: Format) -> u8 {
         return fail(&format!("cannot write `{}`: {e}", output.display()), format);
     }
     match format {
-        Format::Human => println!("packed `{}` ({} bytes, {})", output.display(), bytes.len(), bundle.hash()),
-        Format::Json => println!(
+        Format::Human => outln!("packed `{}` ({} bytes, {})", output.display(), bytes.len(), bundle.hash()),
+        Format::Json => outln!(
             "{}",
             serde_json::json!({"output": output.display().to_string(), "bytes": bytes.len(), "hash": bundle.hash()})
         ),

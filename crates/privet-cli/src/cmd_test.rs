@@ -73,7 +73,7 @@ pub fn run(args: &TestArgs) -> u8 {
         }
         let Some(bundle) = bundles.get(&key) else { continue };
         if args.format == Format::Human {
-            println!("suite `{}` ({}) on bundle `{}` {}", suite.name, suite.file.display(), bundle.info().name, short(bundle.hash()));
+            outln!("suite `{}` ({}) on bundle `{}` {}", suite.name, suite.file.display(), bundle.info().name, short(bundle.hash()));
         }
         let seen = determined.entry(key.clone()).or_default();
         for case in &suite.cases {
@@ -82,9 +82,9 @@ pub fn run(args: &TestArgs) -> u8 {
             let problems = check(case, &decision);
             if args.format == Format::Human {
                 if problems.is_empty() {
-                    println!("  ✓ {}", case.name);
+                    outln!("  ✓ {}", case.name);
                 } else {
-                    println!("  ✗ {}: {}", case.name, problems.join("; "));
+                    outln!("  ✗ {}: {}", case.name, problems.join("; "));
                 }
             }
             results.push(CaseResult { suite: suite.name.clone(), name: case.name.clone(), pass: problems.is_empty(), problems, decision });
@@ -112,16 +112,16 @@ pub fn run(args: &TestArgs) -> u8 {
     match args.format {
         Format::Human => {
             for c in &coverage {
-                println!("coverage of `{}`: {}/{} policies determined at least one decision", c.bundle, c.covered, c.total);
+                outln!("coverage of `{}`: {}/{} policies determined at least one decision", c.bundle, c.covered, c.total);
                 for u in &c.uncovered {
-                    println!("  never determining: {u}");
+                    outln!("  never determining: {u}");
                 }
             }
-            println!("{passed} passed, {failed} failed");
+            outln!("{passed} passed, {failed} failed");
         }
         Format::Json => {
             let out = serde_json::json!({"passed": passed, "failed": failed, "cases": results, "coverage": coverage});
-            println!("{out}");
+            outln!("{out}");
         }
     }
     if failed > 0 || coverage_failed || results.is_empty() { exit::FAILURE } else { exit::OK }

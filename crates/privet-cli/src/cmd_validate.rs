@@ -16,7 +16,7 @@ pub fn run(path: &Path, format: Format) -> u8 {
             for w in bundle.warnings() {
                 eprintln!("warning: {w}");
             }
-            println!(
+            outln!(
                 "✓ bundle `{}`{} is valid: {} policies, {} entities, {}",
                 info.name,
                 info.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default(),
@@ -32,7 +32,7 @@ pub fn run(path: &Path, format: Format) -> u8 {
                 "info": info,
                 "warnings": bundle.warnings(),
             });
-            println!("{out}");
+            outln!("{out}");
         }
     }
     exit::OK

@@ -29,7 +29,7 @@ pub fn report_load_error(path: &Path, err: &LoadError, format: Format) {
                 "valid": false,
                 "errors": err.to_decision_errors(),
             });
-            println!("{out}");
+            outln!("{out}");
         }
     }
 }
@@ -38,7 +38,7 @@ pub fn report_load_error(path: &Path, err: &LoadError, format: Format) {
 pub fn fail(message: &str, format: Format) -> u8 {
     match format {
         Format::Human => eprintln!("{:?}", miette::miette!("{message}")),
-        Format::Json => println!("{}", serde_json::json!({"error": message})),
+        Format::Json => outln!("{}", serde_json::json!({"error": message})),
     }
     exit::FAILURE
 }

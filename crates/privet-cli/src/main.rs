@@ -10,6 +10,22 @@
 //! Every command takes `--format human|json`. A BUNDLE is a directory or a packed `.privet` file.
 #![forbid(unsafe_code)]
 
+/// `println!` that ignores a closed standard output (e.g. piped into `head`) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed standard output.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cmd_eval;
 mod cmd_explain;
 mod cmd_pack;
