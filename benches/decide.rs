@@ -2,6 +2,7 @@
 //! entity slice, and a batch. Also `cedar-policy`'s `Authorizer` on the same requests, side by side.
 //!
 //! Run: `cargo bench --bench decide`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benches may panic
 
 use std::hint::black_box;
 use std::str::FromStr;

@@ -4,6 +4,7 @@
 //! - `store`: entity store updates are seen by the next decision and are all-or-nothing.
 //! - `differential`: on generated requests Privet's decisions equal `cedar-policy`'s.
 //! - `cpra_pack`: the shipped CPRA pack loads and its suites' scenarios decide as written.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benches may panic
 
 mod bad_input;
 mod cpra_pack;

@@ -1,5 +1,6 @@
 //! The `privet` binary end to end: exit codes, JSON output, located errors for every class of bad input, the
 //! CPRA pack's suites with full coverage, cedar run-tests files.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benches may panic
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
