@@ -13,7 +13,8 @@ use privet::{Bundle, BundleSources};
 use serde_json::Value;
 
 fn demo_requests() -> Vec<Value> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/cpra/demo/requests.jsonl")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/policies/cpra/demo/requests.jsonl")).unwrap();
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
@@ -29,7 +30,11 @@ fn with_slice(bundle_dir: &str, requests: &[Value]) -> Vec<Value> {
             let slice: Vec<Value> = store
                 .iter()
                 .filter(|e| {
-                    let uid = format!("{}::{:?}", e["uid"]["type"].as_str().unwrap_or(""), e["uid"]["id"].as_str().unwrap_or(""));
+                    let uid = format!(
+                        "{}::{:?}",
+                        e["uid"]["type"].as_str().unwrap_or(""),
+                        e["uid"]["id"].as_str().unwrap_or("")
+                    );
                     uid == rid
                 })
                 .cloned()

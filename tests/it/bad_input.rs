@@ -32,7 +32,9 @@ fn missing_field_is_named() {
 
 #[test]
 fn unparsable_uid_is_named() {
-    let e = one_error(r#"{"principal": "not a uid", "action": "Crm::Action::\"share\"", "resource": "Crm::Record::\"alice-cart\""}"#);
+    let e = one_error(
+        r#"{"principal": "not a uid", "action": "Crm::Action::\"share\"", "resource": "Crm::Record::\"alice-cart\""}"#,
+    );
     assert_eq!(e.code, ErrorCode::InvalidEntityUid);
     assert_eq!(e.path.as_deref(), Some("principal"));
 }
@@ -99,13 +101,18 @@ fn oversized_and_too_deep_requests_are_refused() {
     assert_eq!(e.code, ErrorCode::LimitExceeded);
     assert_eq!(e.offset, Some(64));
     // Deep nesting inside the context, past serde's own recursion limit too.
-    let ctx = format!(r#"{{"principal": "a", "action": "b", "resource": "c", "context": {{"x": {}1{}}}}}"#, "[".repeat(500), "]".repeat(500));
+    let ctx = format!(
+        r#"{{"principal": "a", "action": "b", "resource": "c", "context": {{"x": {}1{}}}}}"#,
+        "[".repeat(500),
+        "]".repeat(500)
+    );
     assert_eq!(one_error(&ctx).code, ErrorCode::LimitExceeded);
 }
 
 #[test]
 fn batch_reports_each_bad_element_in_place() {
-    let batch = format!("[{}, 7, {}]", req("payments", "share", "alice-cart", false), req("adnet", "share", "bob-cart", true));
+    let batch =
+        format!("[{}, 7, {}]", req("payments", "share", "alice-cart", false), req("adnet", "share", "bob-cart", true));
     let ds = crm().decide_batch_json(&batch);
     assert_eq!(ds.len(), 3);
     assert_eq!(ds[0].decision, Verdict::Allow);
@@ -120,7 +127,10 @@ fn batch_reports_each_bad_element_in_place() {
 fn sources(policy: &str) -> BundleSources {
     BundleSources {
         manifest: None,
-        schema: SourceFile::new("schema.cedarschema", "entity User = { n: Long };\naction go appliesTo { principal: User, resource: User };\n"),
+        schema: SourceFile::new(
+            "schema.cedarschema",
+            "entity User = { n: Long };\naction go appliesTo { principal: User, resource: User };\n",
+        ),
         policies: vec![SourceFile::new("p.cedar", policy)],
         entities: None,
     }
@@ -128,7 +138,8 @@ fn sources(policy: &str) -> BundleSources {
 
 #[test]
 fn invalid_policy_text_is_located() {
-    let err = Bundle::from_sources(sources("permit(principal, action, resource)\nwhen { principal.n > };")).unwrap_err();
+    let err =
+        Bundle::from_sources(sources("permit(principal, action, resource)\nwhen { principal.n > };")).unwrap_err();
     let d = &err.diagnostics[0];
     assert_eq!(d.code, ErrorCode::InvalidPolicy);
     assert_eq!(d.file.as_deref(), Some("p.cedar"));
@@ -137,7 +148,9 @@ fn invalid_policy_text_is_located() {
 
 #[test]
 fn schema_mismatch_is_located() {
-    let err = Bundle::from_sources(sources("@id(\"bad\")\npermit(principal, action, resource)\nwhen { principal.m > 1 };")).unwrap_err();
+    let err =
+        Bundle::from_sources(sources("@id(\"bad\")\npermit(principal, action, resource)\nwhen { principal.m > 1 };"))
+            .unwrap_err();
     let d = &err.diagnostics[0];
     assert_eq!(d.code, ErrorCode::ValidationFailed);
     assert_eq!(d.policy.as_deref(), Some("bad"));
@@ -158,14 +171,18 @@ fn too_deep_policy_is_refused_before_parsing() {
     let text = format!("permit(principal, action, resource) when {{ {}true{} }};", "(".repeat(300), ")".repeat(300));
     let err = Bundle::from_sources(sources(&text)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::LimitExceeded);
-    let chain = format!("permit(principal, action, resource) when {{ {} }};", vec!["principal.n > 1"; 500].join(" && "));
+    let chain =
+        format!("permit(principal, action, resource) when {{ {} }};", vec!["principal.n > 1"; 500].join(" && "));
     assert_eq!(Bundle::from_sources(sources(&chain)).unwrap_err().code(), ErrorCode::LimitExceeded);
 }
 
 #[test]
 fn bad_store_entities_are_located() {
     let mut s = sources("permit(principal, action, resource);");
-    s.entities = Some(SourceFile::new("entities.json", "[\n {\"uid\": {\"type\": \"User\", \"id\": \"a\"}, \"attrs\": {\"n\": \"one\"}, \"parents\": []}\n]"));
+    s.entities = Some(SourceFile::new(
+        "entities.json",
+        "[\n {\"uid\": {\"type\": \"User\", \"id\": \"a\"}, \"attrs\": {\"n\": \"one\"}, \"parents\": []}\n]",
+    ));
     let err = Bundle::from_sources(s.clone()).unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidEntity);
     s.entities = Some(SourceFile::new("entities.json", "[\n {\"uid\": \n"));
@@ -176,7 +193,10 @@ fn bad_store_entities_are_located() {
 
 #[test]
 fn duplicate_policy_ids_are_refused() {
-    let err = Bundle::from_sources(sources("@id(\"a\")\npermit(principal, action, resource);\n@id(\"a\")\nforbid(principal, action, resource);")).unwrap_err();
+    let err = Bundle::from_sources(sources(
+        "@id(\"a\")\npermit(principal, action, resource);\n@id(\"a\")\nforbid(principal, action, resource);",
+    ))
+    .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidPolicy);
     assert!(err.diagnostics[0].message.contains("`a`"));
 }

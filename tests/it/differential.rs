@@ -34,7 +34,8 @@ fn cedar_answer(r: &Reference, request: &Value) -> Option<(Verdict, Vec<String>,
     let uid = |v: &Value| EntityUid::from_json(v.clone()).ok();
     let action = uid(&request["action"])?;
     let context = Context::from_json_value(request["context"].clone(), Some((&r.schema, &action))).ok()?;
-    let req = Request::new(uid(&request["principal"])?, action, uid(&request["resource"])?, context, Some(&r.schema)).ok()?;
+    let req =
+        Request::new(uid(&request["principal"])?, action, uid(&request["resource"])?, context, Some(&r.schema)).ok()?;
     // Store, with the slice replacing entities of the same uid.
     let mut by_uid: BTreeMap<String, Value> = r.store.iter().map(|e| (e["uid"].to_string(), e.clone())).collect();
     for e in request["entities"].as_array().into_iter().flatten() {
@@ -64,17 +65,20 @@ fn request_strategy() -> impl Strategy<Value = Value> {
     let principal = prop::sample::select(vec!["payments", "adnet", "nobody"]);
     let action = prop::sample::select(vec!["share", "sell"]);
     let resource = prop::sample::select(vec!["alice-cart", "bob-cart", "carol-cart", "ghost-cart", "absent"]);
-    let slice_entry = (prop::sample::select(vec!["alice", "bob", "carol", "ghost"]), any::<bool>(), prop::option::of(5i64..30));
-    (principal, action, resource, any::<bool>(), prop::collection::vec(slice_entry, 0..3)).prop_map(|(p, a, r, gpc, slice)| {
-        let entities: Vec<Value> = slice.iter().map(|(id, o, age)| consumer(id, *o, *age)).collect();
-        json!({
-            "principal": {"type": "Crm::Recipient", "id": p},
-            "action": {"type": "Crm::Action", "id": a},
-            "resource": {"type": "Crm::Record", "id": r},
-            "context": {"purpose": "ads", "gpc": gpc},
-            "entities": entities,
-        })
-    })
+    let slice_entry =
+        (prop::sample::select(vec!["alice", "bob", "carol", "ghost"]), any::<bool>(), prop::option::of(5i64..30));
+    (principal, action, resource, any::<bool>(), prop::collection::vec(slice_entry, 0..3)).prop_map(
+        |(p, a, r, gpc, slice)| {
+            let entities: Vec<Value> = slice.iter().map(|(id, o, age)| consumer(id, *o, *age)).collect();
+            json!({
+                "principal": {"type": "Crm::Recipient", "id": p},
+                "action": {"type": "Crm::Action", "id": a},
+                "resource": {"type": "Crm::Record", "id": r},
+                "context": {"purpose": "ads", "gpc": gpc},
+                "entities": entities,
+            })
+        },
+    )
 }
 
 fn bundle(semantics: &str) -> Bundle {

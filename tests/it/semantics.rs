@@ -73,9 +73,11 @@ fn explanation_lists_permits_overridden_by_a_forbid() {
 #[test]
 fn request_id_is_echoed_and_uids_take_every_form() {
     let b = crm();
-    let d = b.decide_json(r#"{"id": 42, "principal": {"__entity": {"type": "Crm::Recipient", "id": "payments"}},
+    let d = b.decide_json(
+        r#"{"id": 42, "principal": {"__entity": {"type": "Crm::Recipient", "id": "payments"}},
         "action": "Crm::Action::\"share\"", "resource": {"type": "Crm::Record", "id": "alice-cart"},
-        "context": {"purpose": "p", "gpc": false}}"#);
+        "context": {"purpose": "p", "gpc": false}}"#,
+    );
     assert_eq!(d.decision, Verdict::Allow, "{:?}", d.errors);
     assert_eq!(d.id, Some(serde_json::json!(42)));
 }
@@ -86,7 +88,10 @@ fn unnamed_policies_get_cedar_positional_ids() {
         manifest: None,
         schema: SourceFile::new("s.cedarschema", "entity U;\naction a appliesTo { principal: U, resource: U };"),
         policies: vec![
-            SourceFile::new("1.cedar", "permit(principal, action, resource);\n@id(\"named\") permit(principal, action, resource);"),
+            SourceFile::new(
+                "1.cedar",
+                "permit(principal, action, resource);\n@id(\"named\") permit(principal, action, resource);",
+            ),
             SourceFile::new("2.cedar", "forbid(principal, action, resource) when { false };"),
         ],
         entities: None,
@@ -100,7 +105,11 @@ fn packed_bundle_decides_like_the_directory() {
     let b = crm();
     let packed = Bundle::from_packed(&b.to_packed()).unwrap();
     assert_eq!(packed.hash(), b.hash());
-    for (p, a, r, g) in [("payments", "share", "alice-cart", false), ("adnet", "sell", "bob-cart", true), ("adnet", "sell", "alice-cart", false)] {
+    for (p, a, r, g) in [
+        ("payments", "share", "alice-cart", false),
+        ("adnet", "sell", "bob-cart", true),
+        ("adnet", "sell", "alice-cart", false),
+    ] {
         assert_eq!(packed.decide_json(&req(p, a, r, g)), b.decide_json(&req(p, a, r, g)));
     }
 }

@@ -21,7 +21,9 @@ fn revoked_opt_in_changes_the_next_decision() {
 #[test]
 fn removal_makes_the_entity_unknown() {
     let mut b = crm();
-    let u = b.remove_entities_json(r#"["Crm::Record::\"alice-cart\"", {"type": "Crm::Record", "id": "never-there"}]"#).unwrap();
+    let u = b
+        .remove_entities_json(r#"["Crm::Record::\"alice-cart\"", {"type": "Crm::Record", "id": "never-there"}]"#)
+        .unwrap();
     assert_eq!(u.removed, 1);
     let d = b.decide_json(&req("payments", "share", "alice-cart", false));
     assert_eq!(d.errors[0].code, ErrorCode::EntityNotFound);
@@ -39,7 +41,9 @@ fn a_bad_update_changes_nothing() {
     assert_eq!(errs[0].path.as_deref(), Some("entities[1]"));
     assert_eq!(b.info(), before);
     assert_eq!(b.decide_json(&req("adnet", "sell", "alice-cart", false)).decision, Verdict::Allow);
-    let errs = b.upsert_entities_json(r#"[{"uid": {"type": "Crm::Action", "id": "sell"}, "attrs": {}, "parents": []}]"#).unwrap_err();
+    let errs = b
+        .upsert_entities_json(r#"[{"uid": {"type": "Crm::Action", "id": "sell"}, "attrs": {}, "parents": []}]"#)
+        .unwrap_err();
     assert_eq!(errs[0].code, ErrorCode::InvalidEntity);
     assert_eq!(b.remove_entities_json("{").unwrap_err()[0].code, ErrorCode::MalformedJson);
 }

@@ -167,7 +167,11 @@ fn flush(
     let decisions: Vec<Decision> = std::thread::scope(|s| {
         let handles: Vec<_> = chunk
             .chunks(per)
-            .map(|part| s.spawn(move || part.iter().map(|(line, start, text)| decide_line(bundle, *line, *start, text)).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter().map(|(line, start, text)| decide_line(bundle, *line, *start, text)).collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     });
@@ -184,7 +188,13 @@ fn flush(
         if !d.errors.is_empty() {
             summary.with_errors += 1;
         }
-        let line = Line { id: &d.id, decision: d.decision, reasons: &d.reasons, obligations: &d.obligations, errors: &d.errors };
+        let line = Line {
+            id: &d.id,
+            decision: d.decision,
+            reasons: &d.reasons,
+            obligations: &d.obligations,
+            errors: &d.errors,
+        };
         serde_json::to_writer(&mut *out, &line).map_err(|e| format!("cannot write decisions: {e}"))?;
         out.write_all(b"\n").map_err(|e| format!("cannot write decisions: {e}"))?;
     }

@@ -73,7 +73,13 @@ pub fn run(args: &TestArgs) -> u8 {
         }
         let Some(bundle) = bundles.get(&key) else { continue };
         if args.format == Format::Human {
-            outln!("suite `{}` ({}) on bundle `{}` {}", suite.name, suite.file.display(), bundle.info().name, short(bundle.hash()));
+            outln!(
+                "suite `{}` ({}) on bundle `{}` {}",
+                suite.name,
+                suite.file.display(),
+                bundle.info().name,
+                short(bundle.hash())
+            );
         }
         let seen = determined.entry(key.clone()).or_default();
         for case in &suite.cases {
@@ -87,7 +93,13 @@ pub fn run(args: &TestArgs) -> u8 {
                     outln!("  ✗ {}: {}", case.name, problems.join("; "));
                 }
             }
-            results.push(CaseResult { suite: suite.name.clone(), name: case.name.clone(), pass: problems.is_empty(), problems, decision });
+            results.push(CaseResult {
+                suite: suite.name.clone(),
+                name: case.name.clone(),
+                pass: problems.is_empty(),
+                problems,
+                decision,
+            });
         }
     }
     let coverage: Vec<Coverage> = determined
@@ -95,8 +107,11 @@ pub fn run(args: &TestArgs) -> u8 {
         .filter_map(|(key, seen)| {
             let bundle = bundles.get(key)?;
             let all: Vec<_> = bundle.policies().collect();
-            let uncovered: Vec<String> =
-                all.iter().filter(|p| !seen.contains(&p.id)).map(|p| format!("{} ({}:{})", p.id, p.file, p.line)).collect();
+            let uncovered: Vec<String> = all
+                .iter()
+                .filter(|p| !seen.contains(&p.id))
+                .map(|p| format!("{} ({}:{})", p.id, p.file, p.line))
+                .collect();
             Some(Coverage {
                 bundle: bundle.info().name,
                 hash: bundle.hash().to_string(),
@@ -112,7 +127,12 @@ pub fn run(args: &TestArgs) -> u8 {
     match args.format {
         Format::Human => {
             for c in &coverage {
-                outln!("coverage of `{}`: {}/{} policies determined at least one decision", c.bundle, c.covered, c.total);
+                outln!(
+                    "coverage of `{}`: {}/{} policies determined at least one decision",
+                    c.bundle,
+                    c.covered,
+                    c.total
+                );
                 for u in &c.uncovered {
                     outln!("  never determining: {u}");
                 }
@@ -136,7 +156,12 @@ fn check(case: &Case, d: &Decision) -> Vec<String> {
     let e = &case.expect;
     let mut problems = Vec::new();
     if d.decision != e.decision {
-        problems.push(format!("expected {}, got {} (reasons {:?})", e.decision.as_str(), d.decision.as_str(), d.reasons));
+        problems.push(format!(
+            "expected {}, got {} (reasons {:?})",
+            e.decision.as_str(),
+            d.decision.as_str(),
+            d.reasons
+        ));
     }
     if let Some(reasons) = &e.reasons {
         let want: BTreeSet<&String> = reasons.iter().collect();
@@ -165,7 +190,10 @@ fn check(case: &Case, d: &Decision) -> Vec<String> {
     }
     for kind in &e.obligations {
         if !d.obligations.iter().any(|o| &o.kind == kind) {
-            problems.push(format!("expected obligation `{kind}`, got {:?}", d.obligations.iter().map(|o| &o.kind).collect::<Vec<_>>()));
+            problems.push(format!(
+                "expected obligation `{kind}`, got {:?}",
+                d.obligations.iter().map(|o| &o.kind).collect::<Vec<_>>()
+            ));
         }
     }
     problems

@@ -23,7 +23,14 @@ pub fn decision(d: &Decision) -> String {
 pub fn explanation(request: &Request, e: &Explanation) -> String {
     let d = &e.decision;
     let mut s = String::new();
-    let _ = writeln!(s, "{}  {} → {} on {}", verdict_line(d), uid(&request.principal), uid(&request.action), uid(&request.resource));
+    let _ = writeln!(
+        s,
+        "{}  {} → {} on {}",
+        verdict_line(d),
+        uid(&request.principal),
+        uid(&request.action),
+        uid(&request.resource)
+    );
     if let Some(ctx) = &request.context {
         let _ = writeln!(s, "  context: {ctx}");
     }
@@ -72,10 +79,12 @@ fn verdict_line(d: &Decision) -> String {
 fn uid(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Object(m) => match (m.get("type").and_then(|t| t.as_str()), m.get("id").and_then(|i| i.as_str())) {
-            (Some(t), Some(i)) => format!("{t}::{i:?}"),
-            _ => v.to_string(),
-        },
+        serde_json::Value::Object(m) => {
+            match (m.get("type").and_then(|t| t.as_str()), m.get("id").and_then(|i| i.as_str())) {
+                (Some(t), Some(i)) => format!("{t}::{i:?}"),
+                _ => v.to_string(),
+            }
+        }
         other => other.to_string(),
     }
 }
@@ -120,6 +129,12 @@ fn errors(s: &mut String, errors: &[DecisionError]) {
         if let Some(o) = e.offset {
             at.push(format!("byte {o}"));
         }
-        let _ = writeln!(s, "  error[{}] {}{}", e.code, e.message, if at.is_empty() { String::new() } else { format!(" ({})", at.join(", ")) });
+        let _ = writeln!(
+            s,
+            "  error[{}] {}{}",
+            e.code,
+            e.message,
+            if at.is_empty() { String::new() } else { format!(" ({})", at.join(", ")) }
+        );
     }
 }

@@ -118,7 +118,9 @@ pub fn load(file: &Path, bundle_override: Option<&Path>) -> Result<Suite, String
             let bundle = match (bundle_override, &suite.bundle) {
                 (Some(b), _) => b.to_path_buf(),
                 (None, Some(b)) => dir.join(b),
-                (None, None) => return Err(format!("`{}` names no `bundle`: add one or give `--bundle DIR`", file.display())),
+                (None, None) => {
+                    return Err(format!("`{}` names no `bundle`: add one or give `--bundle DIR`", file.display()));
+                }
             };
             let mut shared = Vec::new();
             for f in &suite.entities {
@@ -127,7 +129,9 @@ pub fn load(file: &Path, bundle_override: Option<&Path>) -> Result<Suite, String
                 match serde_json::from_str::<Value>(&t) {
                     Ok(Value::Array(list)) => shared.extend(list),
                     Ok(_) => return Err(format!("`{}` must hold a JSON array of entities", path.display())),
-                    Err(e) => return Err(format!("`{}` at line {} column {}: {e}", path.display(), e.line(), e.column())),
+                    Err(e) => {
+                        return Err(format!("`{}` at line {} column {}: {e}", path.display(), e.line(), e.column()));
+                    }
                 }
             }
             let cases = suite
@@ -138,7 +142,10 @@ pub fn load(file: &Path, bundle_override: Option<&Path>) -> Result<Suite, String
                 .map_err(|e| format!("`{}`: {e}", file.display()))?;
             Ok(Suite { name: suite.name.unwrap_or(stem), file: file.to_path_buf(), bundle, cases })
         }
-        _ => Err(format!("`{}` is neither a Privet suite (an object with `cases`) nor a cedar run-tests array", file.display())),
+        _ => Err(format!(
+            "`{}` is neither a Privet suite (an object with `cases`) nor a cedar run-tests array",
+            file.display()
+        )),
     }
 }
 
@@ -159,8 +166,12 @@ fn privet_case(c: PrivetCase, shared: &[Value]) -> Result<Case, String> {
     let errors = match c.expect.errors {
         None => ErrorExpect::Count(0),
         Some(Value::Number(n)) => ErrorExpect::Count(n.as_u64().unwrap_or(0) as usize),
-        Some(Value::Array(codes)) => ErrorExpect::Codes(codes.iter().filter_map(|c| c.as_str().map(String::from)).collect()),
-        Some(other) => return Err(format!("case `{}`: `expect.errors` must be a count or a list of codes, got {other}", c.name)),
+        Some(Value::Array(codes)) => {
+            ErrorExpect::Codes(codes.iter().filter_map(|c| c.as_str().map(String::from)).collect())
+        }
+        Some(other) => {
+            return Err(format!("case `{}`: `expect.errors` must be a count or a list of codes, got {other}", c.name));
+        }
     };
     Ok(Case {
         name: c.name,
@@ -189,13 +200,13 @@ fn merge_entities<'a>(items: impl Iterator<Item = &'a Value>) -> Vec<Value> {
 }
 
 fn cedar_case(item: Value, index: usize, dir: &Path, file: &Path) -> Result<Case, String> {
-    let c: CedarCase =
-        serde_json::from_value(item).map_err(|e| format!("`{}`: test {index}: {e}", file.display()))?;
+    let c: CedarCase = serde_json::from_value(item).map_err(|e| format!("`{}`: test {index}: {e}", file.display()))?;
     let name = c.name.unwrap_or_else(|| format!("test {index}"));
     let entities = match c.entities {
         Value::String(f) => {
             let path = dir.join(&f);
-            let t = std::fs::read_to_string(&path).map_err(|e| format!("test `{name}`: cannot read `{}`: {e}", path.display()))?;
+            let t = std::fs::read_to_string(&path)
+                .map_err(|e| format!("test `{name}`: cannot read `{}`: {e}", path.display()))?;
             serde_json::from_str(&t).map_err(|e| format!("test `{name}`: `{}`: {e}", path.display()))?
         }
         other => other,

@@ -99,7 +99,15 @@ fn eval_requests_writes_one_decision_per_line_and_goes_on_after_bad_lines() {
     let codes: Vec<&str> = decisions[1..8].iter().map(|d| d["errors"][0]["code"].as_str().unwrap()).collect();
     assert_eq!(
         codes,
-        ["malformed_json", "unknown_action", "unknown_entity_type", "invalid_context", "invalid_context", "entity_not_found", "limit_exceeded"]
+        [
+            "malformed_json",
+            "unknown_action",
+            "unknown_entity_type",
+            "invalid_context",
+            "invalid_context",
+            "entity_not_found",
+            "limit_exceeded"
+        ]
     );
     for d in &decisions[1..8] {
         assert_eq!(d["decision"], "deny");
@@ -117,8 +125,25 @@ fn eval_requests_writes_to_an_output_file() {
     let dir = tempdir("eval-output");
     let input = dir.join("in.jsonl");
     let output = dir.join("out.jsonl");
-    std::fs::write(&input, format!("{}\n{}\n", request("payments", "share", "alice-cart", false), request("adnet", "sell", "carol-cart", false))).unwrap();
-    let out = privet(&["eval", CRM, "--requests", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--jobs", "2"]);
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n{}\n",
+            request("payments", "share", "alice-cart", false),
+            request("adnet", "sell", "carol-cart", false)
+        ),
+    )
+    .unwrap();
+    let out = privet(&[
+        "eval",
+        CRM,
+        "--requests",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let text = std::fs::read_to_string(&output).unwrap();
     let v: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();

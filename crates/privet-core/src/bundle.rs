@@ -7,8 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    Authorizer, Effect, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet, Schema, ValidationMode,
-    Validator,
+    Authorizer, Effect, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator,
 };
 use serde::Serialize;
 
@@ -189,7 +188,12 @@ impl Bundle {
                 }
                 Err(errs) => {
                     for e in errs.iter() {
-                        diags.push(LoadDiagnostic::from_diagnostic(ErrorCode::InvalidPolicy, &file.name, &file.text, e));
+                        diags.push(LoadDiagnostic::from_diagnostic(
+                            ErrorCode::InvalidPolicy,
+                            &file.name,
+                            &file.text,
+                            e,
+                        ));
                     }
                 }
             }
@@ -255,9 +259,12 @@ impl Bundle {
 
         let store = match &sources.entities {
             Some(file) => parse_store(file, &schema, &limits, &mut diags),
-            None => schema.action_entities().map_err(|e| {
-                diags.push(LoadDiagnostic::new(ErrorCode::InvalidSchema, e.to_string()));
-            }).ok(),
+            None => schema
+                .action_entities()
+                .map_err(|e| {
+                    diags.push(LoadDiagnostic::new(ErrorCode::InvalidSchema, e.to_string()));
+                })
+                .ok(),
         };
 
         if !diags.is_empty() {
@@ -365,18 +372,18 @@ pub(crate) fn parse_entity_values(
     what: &str,
 ) -> Result<Vec<Entity>, Vec<DecisionError>> {
     let serde_json::Value::Array(items) = value else {
-        return Err(vec![DecisionError::new(
-            ErrorCode::InvalidEntity,
-            format!("`{what}` must be a JSON array of entities"),
-        )
-        .at(what)]);
+        return Err(vec![
+            DecisionError::new(ErrorCode::InvalidEntity, format!("`{what}` must be a JSON array of entities")).at(what),
+        ]);
     };
     if items.len() > max_count {
-        return Err(vec![DecisionError::new(
-            ErrorCode::LimitExceeded,
-            format!("`{what}` holds {} entities, over the limit of {max_count}", items.len()),
-        )
-        .at(what)]);
+        return Err(vec![
+            DecisionError::new(
+                ErrorCode::LimitExceeded,
+                format!("`{what}` holds {} entities, over the limit of {max_count}", items.len()),
+            )
+            .at(what),
+        ]);
     }
     let mut out = Vec::with_capacity(items.len());
     let mut errors = Vec::new();

@@ -6,7 +6,9 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use cedar_policy::{Context, Decision as CedarDecision, Entities, Entity, EntityUid, Request as CedarRequest, Response};
+use cedar_policy::{
+    Context, Decision as CedarDecision, Entities, Entity, EntityUid, Request as CedarRequest, Response,
+};
 use serde_json::{Map, Value};
 
 use crate::bundle::{Bundle, parse_entity_values};
@@ -58,7 +60,9 @@ impl Bundle {
         let limits = self.limits();
         let parsed = check_size(json, limits.max_batch_bytes, "batch")
             .and_then(|()| check_json_depth(json, limits.max_json_depth + 1, "batch"))
-            .and_then(|()| serde_json::from_str::<Value>(json).map_err(|e| DecisionError::from_json(&e, json, "batch")));
+            .and_then(|()| {
+                serde_json::from_str::<Value>(json).map_err(|e| DecisionError::from_json(&e, json, "batch"))
+            });
         match parsed {
             Ok(Value::Array(items)) if items.len() <= limits.max_batch_requests => {
                 items.into_iter().enumerate().map(|(i, v)| self.decide_value(v).with_error_prefix(i)).collect()
@@ -67,7 +71,9 @@ impl Bundle {
                 ErrorCode::LimitExceeded,
                 format!("batch holds {} requests, over the limit of {}", items.len(), limits.max_batch_requests),
             ))],
-            Ok(_) => vec![self.deny(DecisionError::new(ErrorCode::InvalidRequest, "a batch must be a JSON array of requests"))],
+            Ok(_) => vec![
+                self.deny(DecisionError::new(ErrorCode::InvalidRequest, "a batch must be a JSON array of requests")),
+            ],
             Err(e) => vec![self.deny(e)],
         }
     }
@@ -120,17 +126,21 @@ impl Bundle {
             (p, a, r) => return Err([p.err(), a.err(), r.err()].into_iter().flatten().collect()),
         };
         if !meta.actions.contains(&action) {
-            return Err(vec![DecisionError::new(
-                ErrorCode::UnknownAction,
-                format!("action `{action}` is not declared in the schema"),
-            )
-            .at("action")]);
+            return Err(vec![
+                DecisionError::new(
+                    ErrorCode::UnknownAction,
+                    format!("action `{action}` is not declared in the schema"),
+                )
+                .at("action"),
+            ]);
         }
         let context_value = match &request.context {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(v @ Value::Object(_)) => v.clone(),
             Some(_) => {
-                return Err(vec![DecisionError::new(ErrorCode::InvalidContext, "`context` must be a JSON object").at("context")]);
+                return Err(vec![
+                    DecisionError::new(ErrorCode::InvalidContext, "`context` must be a JSON object").at("context"),
+                ]);
             }
         };
         let context = Context::from_json_value(context_value.clone(), Some((schema, &action)))
@@ -140,11 +150,16 @@ impl Bundle {
             Some(v) => {
                 let slice = parse_entity_values(v.clone(), schema, meta.limits.max_slice_entities, "entities")?;
                 if let Some((i, e)) = slice.iter().enumerate().find(|(_, e)| meta.actions.contains(&e.uid())) {
-                    return Err(vec![DecisionError::new(
-                        ErrorCode::InvalidEntity,
-                        format!("entity `{}` is an action; actions come from the schema and cannot be sent in a slice", e.uid()),
-                    )
-                    .at(format!("entities[{i}]"))]);
+                    return Err(vec![
+                        DecisionError::new(
+                            ErrorCode::InvalidEntity,
+                            format!(
+                                "entity `{}` is an action; actions come from the schema and cannot be sent in a slice",
+                                e.uid()
+                            ),
+                        )
+                        .at(format!("entities[{i}]")),
+                    ]);
                 }
                 slice
             }

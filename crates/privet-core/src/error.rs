@@ -309,10 +309,7 @@ impl Diagnostic for LoadDiagnostic {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let (offset, len) = self.span?;
         let label = self.policy.as_ref().map(|p| format!("in policy `{p}`"));
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            label,
-            SourceSpan::new(offset.into(), len),
-        ))))
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(label, SourceSpan::new(offset.into(), len)))))
     }
 }
 

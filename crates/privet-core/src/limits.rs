@@ -131,7 +131,10 @@ pub(crate) fn check_policy_text(file: &str, text: &str, limits: &Limits) -> Vec<
                             ),
                         )
                         .spanned(file, text, i, 1)
-                        .with_help(Some("simplify the expression, or raise `max_policy_nesting` under [limits] in privet.toml".into())),
+                        .with_help(Some(
+                            "simplify the expression, or raise `max_policy_nesting` under [limits] in privet.toml"
+                                .into(),
+                        )),
                     );
                 }
             }
@@ -202,7 +205,8 @@ mod tests {
     #[test]
     fn deep_policies_are_refused() {
         let limits = Limits::default();
-        let parens = format!("permit(principal, action, resource) when {{ {}true{} }};", "(".repeat(200), ")".repeat(200));
+        let parens =
+            format!("permit(principal, action, resource) when {{ {}true{} }};", "(".repeat(200), ")".repeat(200));
         let d = check_policy_text("p.cedar", &parens, &limits);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].line, Some(1));

@@ -49,12 +49,14 @@ impl Request {
                 format!("a request must be a JSON object, got {}", kind(&value)),
             ));
         };
-        let mut take = |field: &str| -> Result<Value, DecisionError> {
-            match map.remove(field) {
-                Some(v) if !v.is_null() => Ok(v),
-                _ => Err(DecisionError::new(ErrorCode::InvalidRequest, format!("request is missing `{field}`")).at(field)),
-            }
-        };
+        let mut take =
+            |field: &str| -> Result<Value, DecisionError> {
+                match map.remove(field) {
+                    Some(v) if !v.is_null() => Ok(v),
+                    _ => Err(DecisionError::new(ErrorCode::InvalidRequest, format!("request is missing `{field}`"))
+                        .at(field)),
+                }
+            };
         let principal = take("principal")?;
         let action = take("action")?;
         let resource = take("resource")?;

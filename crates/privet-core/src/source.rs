@@ -83,10 +83,7 @@ impl BundleSources {
         let read = |name: &str| -> Result<SourceFile, LoadError> {
             let path = dir.join(name);
             std::fs::read_to_string(&path).map(|text| SourceFile::new(name, text)).map_err(|e| {
-                LoadError::one(LoadDiagnostic::new(
-                    ErrorCode::Io,
-                    format!("cannot read `{}`: {e}", path.display()),
-                ))
+                LoadError::one(LoadDiagnostic::new(ErrorCode::Io, format!("cannot read `{}`: {e}", path.display())))
             })
         };
         if !dir.is_dir() {
@@ -165,7 +162,10 @@ impl BundleSources {
         if actual != packed.hash {
             return Err(LoadError::one(LoadDiagnostic::new(
                 ErrorCode::HashMismatch,
-                format!("packed bundle's content hash is `{actual}`, but it records `{}`: the file was altered or damaged", packed.hash),
+                format!(
+                    "packed bundle's content hash is `{actual}`, but it records `{}`: the file was altered or damaged",
+                    packed.hash
+                ),
             )));
         }
         Ok(packed.sources)

@@ -37,8 +37,11 @@ impl Bundle {
             .enumerate()
             .filter(|(_, e)| self.meta.actions.contains(&e.uid()))
             .map(|(i, e)| {
-                DecisionError::new(ErrorCode::InvalidEntity, format!("entity `{}` is an action; actions come from the schema", e.uid()))
-                    .at(format!("entities[{i}]"))
+                DecisionError::new(
+                    ErrorCode::InvalidEntity,
+                    format!("entity `{}` is an action; actions come from the schema", e.uid()),
+                )
+                .at(format!("entities[{i}]"))
             })
             .collect();
         if !actions.is_empty() {
@@ -62,15 +65,21 @@ impl Bundle {
         let value: Value =
             serde_json::from_str(json).map_err(|e| vec![DecisionError::from_json(&e, json, "entity removal")])?;
         let Value::Array(items) = value else {
-            return Err(vec![DecisionError::new(ErrorCode::InvalidRequest, "entity removal must be a JSON array of entity uids")]);
+            return Err(vec![DecisionError::new(
+                ErrorCode::InvalidRequest,
+                "entity removal must be a JSON array of entity uids",
+            )]);
         };
         let mut uids = Vec::with_capacity(items.len());
         let mut errors = Vec::new();
         for (i, item) in items.iter().enumerate() {
             match parse_uid(item, &format!("[{i}]")) {
                 Ok(uid) if self.meta.actions.contains(&uid) => errors.push(
-                    DecisionError::new(ErrorCode::InvalidEntity, format!("entity `{uid}` is an action; actions come from the schema"))
-                        .at(format!("[{i}]")),
+                    DecisionError::new(
+                        ErrorCode::InvalidEntity,
+                        format!("entity `{uid}` is an action; actions come from the schema"),
+                    )
+                    .at(format!("[{i}]")),
                 ),
                 Ok(uid) => uids.push(uid),
                 Err(e) => errors.push(e),
