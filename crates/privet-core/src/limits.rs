@@ -35,8 +35,8 @@ impl Default for Limits {
             max_json_depth: 64,
             max_slice_entities: 10_000,
             max_batch_requests: 1_000_000,
-            max_policy_nesting: 48,
-            max_expression_depth: 160,
+            max_policy_nesting: 32,
+            max_expression_depth: 64,
         }
     }
 }
