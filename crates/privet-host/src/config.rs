@@ -1,0 +1,51 @@
+//! Host configuration: pool size, per-instance memory cap, per-call interruption, stack sizes.
+
+use std::time::Duration;
+
+/// How a runaway call is stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// No interruption (only the memory cap and the stack limit apply).
+    None,
+    /// A fuel budget per guest call (deterministic; wasmtime counts roughly one unit per wasm operator).
+    /// Costs some speed: every basic block updates the fuel counter.
+    Fuel(u64),
+    /// A wall-clock deadline per guest call, checked at function entries and loop headers via wasmtime's
+    /// epoch interruption (a ticker thread advances the epoch every [`HostConfig::epoch_tick`]). Cheaper than
+    /// fuel, but not deterministic.
+    Deadline(Duration),
+}
+
+/// Configuration of a [`crate::WasmModule`] and the hosts made from it.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Most instances alive at once (the pool's bound and so the number of calls in flight). Default: the
+    /// number of CPUs, at least 2.
+    pub max_instances: usize,
+    /// Linear-memory cap per instance, in bytes. Default 512 MiB.
+    pub memory_limit: usize,
+    /// Per-call interruption. Default: `Fuel(20_000_000_000)`, which no sane decision approaches.
+    pub interrupt: Interrupt,
+    /// Native stack a guest call may use (wasmtime's `max_wasm_stack`). Default 4 MiB (wasmtime's own default
+    /// is 512 KiB; cedar's recursive evaluator wants more, see ABI.md "Traps").
+    pub max_wasm_stack: usize,
+    /// Stack size of the worker threads that run guest calls; must exceed `max_wasm_stack` (the rest holds
+    /// host frames). Default `max_wasm_stack + 4 MiB`.
+    pub worker_stack: usize,
+    /// Epoch tick for [`Interrupt::Deadline`]. Default 5 ms.
+    pub epoch_tick: Duration,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        let max_wasm_stack = 4 << 20;
+        HostConfig {
+            max_instances: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
+            memory_limit: 512 << 20,
+            interrupt: Interrupt::Fuel(20_000_000_000),
+            max_wasm_stack,
+            worker_stack: max_wasm_stack + (4 << 20),
+            epoch_tick: Duration::from_millis(5),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! # privet-host: Privet's wasm bundle on wasmtime
+//!
+//! The same `privet.wasm` that runs in browsers and Node (built by `scripts/build-wasm.sh`, ABI in
+//! `crates/privet-wasm/ABI.md`), hosted in Rust with [wasmtime](https://wasmtime.dev), behind privet-core's
+//! API: JSON text in, [`privet_core::Decision`] out.
+//!
+//! ## Principal types
+//!
+//! - [`WasmModule`]: the module compiled once (`Engine` + `Module`) with a [`HostConfig`]. Compiling checks
+//!   that the bytes are WebAssembly, that the module imports nothing and has every export the host calls,
+//!   and that `privet_abi_version`'s major is 1. A bad module is a typed [`HostError`].
+//! - [`Host`]: one bundle served by a pool of instances. `decide_json`, `decide_batch_json`,
+//!   `upsert_entities_json`, `remove_entities_json`, `info` mirror `privet_core::Bundle`; `swap_bundle`
+//!   replaces the bundle atomically. `Host` is `Send + Sync`.
+//! - [`RawInstance`]: one instance with every ABI export, for tests and fuzzing.
+//! - [`HostFault`]: what went wrong inside a guest call (trap, stack overflow, fuel, deadline, memory cap,
+//!   ABI breach). Decisions report it as a deny with a `host_failure` error.
+//!
+//! ## Pool and limits
+//!
+//! Calls run on a bounded set of worker threads ([`HostConfig::max_instances`]), each owning at most one
+//! instance, created lazily from the compiled module (instantiate, load the packed bundle, replay the
+//! update log). Workers have large native stacks ([`HostConfig::worker_stack`]) because wasmtime runs wasm
+//! on the calling thread's stack and `max_wasm_stack` is raised to 4 MiB (cedar recurses deeply). Each
+//! instance has a linear-memory cap ([`HostConfig::memory_limit`], a `ResourceLimiter`), and each guest
+//! call gets a fresh fuel budget or epoch deadline ([`Interrupt`]). An instance that faults is dropped and
+//! never reused.
+//!
+//! ## Entity updates and swap
+//!
+//! The host keeps a log of the updates applied since the bundle was loaded; an instance that is behind
+//! replays it on checkout (the ABI has no store snapshot, so the log is the state; it grows with every
+//! update, and compacting it needs a snapshot export from privet-wasm). A swap loads the new bundle in a
+//! fresh instance first; a refused bundle leaves the old one in place. See `host.rs` for the details.
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use privet_host::{Host, HostConfig, WasmModule};
+//!
+//! let module = WasmModule::from_file("target/wasm/privet.wasm", HostConfig::default())?;
+//! let host = Host::new(&module, &std::fs::read("cpra.privet")?)?;
+//! let d = host.decide_json(r#"{"principal": "Cpra::Recipient::\"adnet\"", "action": "Cpra::Action::\"share\"",
+//!                              "resource": "Cpra::Record::\"alice-events\"", "context": {}}"#);
+//! println!("{} {:?}", d.decision.as_str(), d.reasons);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod host;
+mod instance;
+mod module;
+mod pool;
+
+pub use config::{HostConfig, Interrupt};
+pub use error::{HostError, HostFault};
+pub use host::{BundleInfo, Host, HostStats};
+pub use instance::{LastError, RawInstance, unpack};
+pub use module::{ABI_MAJOR, WasmModule};

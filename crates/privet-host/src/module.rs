@@ -1,0 +1,163 @@
+//! Compiling `privet.wasm` once: the wasmtime [`Engine`] configured from [`HostConfig`], the compiled
+//! [`Module`], and the checks that it is Privet's module with a supported ABI.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, ExternType, Module};
+
+use crate::config::{HostConfig, Interrupt};
+use crate::error::HostError;
+use crate::instance::RawInstance;
+
+/// The ABI major version this host speaks.
+pub const ABI_MAJOR: u32 = 1;
+
+/// Exports the host calls, with their wasm signatures (checked at compile time of the host's view).
+pub(crate) const EXPORTS: &[&str] = &[
+    "memory",
+    "privet_abi_version",
+    "privet_alloc",
+    "privet_free",
+    "privet_load",
+    "privet_unload",
+    "privet_info",
+    "privet_decide",
+    "privet_decide_batch",
+    "privet_upsert_entities",
+    "privet_remove_entities",
+    "privet_last_error",
+];
+
+/// `privet.wasm` compiled once for this process. Cheap to clone (shared). Make hosts with
+/// [`crate::Host::new`]; instances are created from it as the pool needs them.
+#[derive(Clone)]
+pub struct WasmModule {
+    pub(crate) inner: Arc<ModuleInner>,
+}
+
+pub(crate) struct ModuleInner {
+    pub(crate) engine: Engine,
+    pub(crate) module: Module,
+    pub(crate) config: HostConfig,
+    pub(crate) abi_version: u32,
+    ticker_stop: Option<Arc<AtomicBool>>,
+}
+
+impl Drop for ModuleInner {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.ticker_stop {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl std::fmt::Debug for WasmModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmModule")
+            .field("abi_version", &format_args!("{}.{}", self.inner.abi_version >> 16, self.inner.abi_version & 0xffff))
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl WasmModule {
+    /// Reads and compiles a module file.
+    pub fn from_file(path: impl AsRef<Path>, config: HostConfig) -> Result<WasmModule, HostError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|source| HostError::Io { path: path.display().to_string(), source })?;
+        WasmModule::new(&bytes, config)
+    }
+
+    /// Compiles module bytes, checks that the module is Privet's (no imports, every export the host calls)
+    /// and that its ABI major version is 1.
+    pub fn new(bytes: &[u8], config: HostConfig) -> Result<WasmModule, HostError> {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(HostError::NotWasm { len: bytes.len() });
+        }
+        let mut wc = Config::new();
+        wc.max_wasm_stack(config.max_wasm_stack);
+        match config.interrupt {
+            Interrupt::None => {}
+            Interrupt::Fuel(_) => {
+                wc.consume_fuel(true);
+            }
+            Interrupt::Deadline(_) => {
+                wc.epoch_interruption(true);
+            }
+        }
+        let engine = Engine::new(&wc).map_err(|e| HostError::Config(format!("{e:#}")))?;
+        let module = Module::new(&engine, bytes).map_err(|e| HostError::Compile(format!("{e:#}")))?;
+
+        let imports: Vec<String> = module.imports().map(|i| format!("`{}::{}`", i.module(), i.name())).collect();
+        if !imports.is_empty() {
+            return Err(HostError::Foreign(format!(
+                "it imports {} (privet.wasm imports nothing)",
+                imports.join(", ")
+            )));
+        }
+        for name in EXPORTS {
+            match module.get_export(name) {
+                Some(ExternType::Memory(_)) if *name == "memory" => {}
+                Some(ExternType::Func(_)) if *name != "memory" => {}
+                Some(_) => return Err(HostError::Foreign(format!("export `{name}` has the wrong kind"))),
+                None => return Err(HostError::Foreign(format!("it has no export `{name}`"))),
+            }
+        }
+
+        let ticker_stop = match config.interrupt {
+            Interrupt::Deadline(_) => Some(start_ticker(engine.clone(), config.epoch_tick)),
+            _ => None,
+        };
+        let mut inner = ModuleInner { engine, module, config, abi_version: 0, ticker_stop };
+        // The version check runs in a throwaway instance (typed signatures are checked on the way).
+        let version = {
+            let probe = WasmModule { inner: Arc::new(clone_inner(&inner)) };
+            let mut raw = RawInstance::new(&probe)?;
+            raw.abi_version()?
+        };
+        if version >> 16 != ABI_MAJOR {
+            return Err(HostError::AbiVersion { major: version >> 16, minor: version & 0xffff });
+        }
+        inner.abi_version = version;
+        Ok(WasmModule { inner: Arc::new(inner) })
+    }
+
+    /// The module's ABI version as `(major, minor)`.
+    pub fn abi_version(&self) -> (u32, u32) {
+        (self.inner.abi_version >> 16, self.inner.abi_version & 0xffff)
+    }
+
+    /// The configuration the module was compiled with.
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+}
+
+fn clone_inner(inner: &ModuleInner) -> ModuleInner {
+    ModuleInner {
+        engine: inner.engine.clone(),
+        module: inner.module.clone(),
+        config: inner.config.clone(),
+        abi_version: inner.abi_version,
+        ticker_stop: None,
+    }
+}
+
+/// Advances the engine's epoch every `tick` until `stop` is set (when the module is dropped).
+fn start_ticker(engine: Engine, tick: Duration) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let spawned = std::thread::Builder::new().name("privet-epoch".into()).spawn(move || {
+        while !flag.load(Ordering::Relaxed) {
+            std::thread::sleep(tick);
+            engine.increment_epoch();
+        }
+    });
+    // If the thread cannot be spawned, deadlines never fire; calls still run (documented limitation).
+    drop(spawned);
+    stop
+}
