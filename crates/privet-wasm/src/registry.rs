@@ -43,19 +43,11 @@ impl Registry {
     }
 
     fn get(&self, handle: u32) -> Result<&Bundle, Failure> {
-        self.slots
-            .iter()
-            .find(|(h, _)| *h == handle)
-            .map(|(_, b)| b)
-            .ok_or_else(|| Failure::unknown_handle(handle))
+        self.slots.iter().find(|(h, _)| *h == handle).map(|(_, b)| b).ok_or_else(|| Failure::unknown_handle(handle))
     }
 
     fn get_mut(&mut self, handle: u32) -> Result<&mut Bundle, Failure> {
-        self.slots
-            .iter_mut()
-            .find(|(h, _)| *h == handle)
-            .map(|(_, b)| b)
-            .ok_or_else(|| Failure::unknown_handle(handle))
+        self.slots.iter_mut().find(|(h, _)| *h == handle).map(|(_, b)| b).ok_or_else(|| Failure::unknown_handle(handle))
     }
 
     /// A deny decision (or, with `batch`, a one-element array of it) for a call that failed before the
@@ -97,9 +89,7 @@ impl Registry {
             },
             Err(f) => (f, Arc::from("")),
         };
-        let count = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(requests)
-            .map(|v| v.len())
-            .unwrap_or(1);
+        let count = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(requests).map(|v| v.len()).unwrap_or(1);
         let deny = Decision::deny_with(failure.errors().to_vec(), hash);
         let decisions: Vec<&Decision> = std::iter::repeat_n(&deny, count).collect();
         match serde_json::to_vec(&decisions) {
@@ -280,7 +270,8 @@ mod tests {
     #[test]
     fn entity_updates_change_decisions() {
         let (mut r, h) = loaded();
-        let up = json!([{ "uid": {"type": "Consumer", "id": "bob"}, "attrs": {"state": "CA", "gpc": true}, "parents": [] }]);
+        let up =
+            json!([{ "uid": {"type": "Consumer", "id": "bob"}, "attrs": {"state": "CA", "gpc": true}, "parents": [] }]);
         let update = json_of(&r.upsert_entities(h, up.to_string().as_bytes()).expect("upsert"));
         assert_eq!(update["upserted"], 1);
         let (bob, _) = r.decide(h, &sell("bob"));
