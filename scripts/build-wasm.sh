@@ -13,6 +13,10 @@
 #                       host's native stack (~1 MB) overflows first: see crates/privet-wasm/ABI.md, "Traps".
 #   PRIVET_SKIP_TOOLCHAIN=1  do not run scripts/wasm-toolchain.sh (CI that already ran it)
 #   PRIVET_WASM_OUT     output path (default target/wasm/privet.wasm)
+#   PRIVET_WASM_TARGET_DIR  cargo target dir (default target/wasm)
+#   PRIVET_WASM_OPT     wasm-opt optimisation flag (default -Oz)
+#   CARGO_PROFILE_WASM_RELEASE_OPT_LEVEL  cargo's own override of the profile's opt-level ("z"), e.g. 3 or s
+#                       to trade size for speed (rebuilds everything)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +31,7 @@ case "$stack" in (*[!0-9]*|'') echo "build-wasm: PRIVET_WASM_STACK must be a num
 [ $((stack % 65536)) -eq 0 ] || { echo "build-wasm: PRIVET_WASM_STACK must be a multiple of 65536" >&2; exit 1; }
 
 out="${PRIVET_WASM_OUT:-$root/target/wasm/privet.wasm}"
-target_dir="$root/target/wasm"
+target_dir="${PRIVET_WASM_TARGET_DIR:-$root/target/wasm}"
 profile=wasm-release
 raw="$target_dir/wasm32-unknown-unknown/$profile/privet_wasm.wasm"
 
@@ -53,7 +57,7 @@ built=$(date +%s)
 
 [ -f "$raw" ] || { echo "build-wasm: expected $raw after cargo build" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
-wasm-opt -Oz \
+wasm-opt "${PRIVET_WASM_OPT:--Oz}" \
     --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int \
     --strip-debug --strip-producers --strip-target-features \
     "$raw" -o "$out"
