@@ -173,6 +173,14 @@ impl RawInstance {
         self.x.last_error.call(&mut self.store, ()).map_err(|e| self.fault(e))
     }
 
+    /// Fuel left from the last call's budget (`None` unless the interrupt is [`Interrupt::Fuel`]).
+    pub fn fuel_left(&self) -> Option<u64> {
+        match self.interrupt {
+            Interrupt::Fuel(_) => self.store.get_fuel().ok(),
+            _ => None,
+        }
+    }
+
     /// Size of linear memory in bytes.
     pub fn memory_size(&self) -> usize {
         self.x.memory.data_size(&self.store)
