@@ -16,9 +16,16 @@ pub enum Interrupt {
     Deadline(Duration),
 }
 
-/// Configuration of a [`crate::WasmModule`] and the hosts made from it.
+/// Configuration of a [`crate::WasmModule`] and the hosts made from it. The engine-level fields
+/// (`fuel_metering`, `epoch_interruption`, `max_wasm_stack`) are fixed when the module is compiled; the
+/// others may differ per host ([`crate::Host::with_config`]), so one compiled module serves hosts with
+/// different pools, caps and budgets.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
+    /// Compile fuel metering in (needed by [`Interrupt::Fuel`]; costs some speed on every call). Default true.
+    pub fuel_metering: bool,
+    /// Compile epoch checks in (needed by [`Interrupt::Deadline`]; cheap). Default true.
+    pub epoch_interruption: bool,
     /// Most instances alive at once (the pool's bound and so the number of calls in flight). Default: the
     /// number of CPUs, at least 2.
     pub max_instances: usize,
@@ -40,6 +47,8 @@ impl Default for HostConfig {
     fn default() -> Self {
         let max_wasm_stack = 4 << 20;
         HostConfig {
+            fuel_metering: true,
+            epoch_interruption: true,
             max_instances: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
             memory_limit: 512 << 20,
             interrupt: Interrupt::Fuel(20_000_000_000),

@@ -35,9 +35,10 @@ use privet_core::{Decision, DecisionError, ErrorCode, Limits, Semantics, StoreUp
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::config::HostConfig;
 use crate::error::{HostError, HostFault};
 use crate::instance::RawInstance;
-use crate::module::WasmModule;
+use crate::module::{WasmModule, check_interrupt};
 use crate::pool::{Pool, Slot};
 
 /// A summary of the loaded bundle as the guest reports it (privet-core's `BundleInfo`, which is not
@@ -106,6 +107,7 @@ struct Counters {
 
 struct Shared {
     module: WasmModule,
+    config: Arc<HostConfig>,
     current: RwLock<Arc<BundleState>>,
     counters: Counters,
 }
@@ -130,17 +132,24 @@ impl Host {
     /// A host serving `packed` (a `.privet` file's bytes). The bundle is loaded in a first instance, so a
     /// refused bundle (bad hash, invalid policies …) is an error here.
     pub fn new(module: &WasmModule, packed: &[u8]) -> Result<Host, HostError> {
-        let config = module.config();
+        Host::with_config(module, packed, module.config().clone())
+    }
+
+    /// A host with its own pool size, memory cap, interrupt and worker stack (the module's engine-level
+    /// settings still apply: the interrupt must be compiled into the module).
+    pub fn with_config(module: &WasmModule, packed: &[u8], config: HostConfig) -> Result<Host, HostError> {
+        check_interrupt(module.config(), &config)?;
         let pool = Pool::new(config.max_instances, config.worker_stack);
         let module = module.clone();
+        let config = Arc::new(config);
         let packed: Arc<[u8]> = Arc::from(packed);
         let (slot, hash) = {
-            let (m, p) = (module.clone(), Arc::clone(&packed));
-            pool.run(move |_| make_slot(&m, &p, 1))??
+            let (m, p, c) = (module.clone(), Arc::clone(&packed), Arc::clone(&config));
+            pool.run(move |_| make_slot(&m, &c, &p, 1))??
         };
         let state =
             Arc::new(BundleState { epoch: slot.bundle_epoch, packed, hash: Arc::from(hash), log: RwLock::default() });
-        let shared = Arc::new(Shared { module, current: RwLock::new(state), counters: Counters::default() });
+        let shared = Arc::new(Shared { module, config, current: RwLock::new(state), counters: Counters::default() });
         shared.counters.created.fetch_add(1, Ordering::Relaxed);
         let host = Host { shared, pool, update_lock: Mutex::new(()), epochs: AtomicU64::new(2) };
         // Hand the first instance to the pool.
@@ -270,8 +279,8 @@ impl Host {
     pub fn swap_bundle(&self, packed: &[u8]) -> Result<BundleInfo, HostError> {
         let epoch = self.epochs.fetch_add(1, Ordering::Relaxed);
         let packed: Arc<[u8]> = Arc::from(packed);
-        let (module, p) = (self.shared.module.clone(), Arc::clone(&packed));
-        let (mut slot, hash) = self.pool.run(move |_| make_slot(&module, &p, epoch))??;
+        let (module, p, c) = (self.shared.module.clone(), Arc::clone(&packed), Arc::clone(&self.shared.config));
+        let (mut slot, hash) = self.pool.run(move |_| make_slot(&module, &c, &p, epoch))??;
         let r = slot.raw.info_raw(slot.handle)?;
         let out = slot.raw.take(r)?;
         let info = parse_json::<BundleInfo>(out, "privet_info")?;
@@ -289,8 +298,8 @@ impl Host {
 }
 
 /// A fresh instance with `packed` loaded; returns it with the bundle's hash.
-fn make_slot(module: &WasmModule, packed: &[u8], epoch: u64) -> Result<(Slot, String), HostError> {
-    let mut raw = RawInstance::new(module)?;
+fn make_slot(module: &WasmModule, config: &HostConfig, packed: &[u8], epoch: u64) -> Result<(Slot, String), HostError> {
+    let mut raw = RawInstance::with_config(module, config)?;
     let handle = raw.load(packed)?;
     let r = raw.info_raw(handle)?;
     let out = raw.take(r)?;
@@ -308,7 +317,7 @@ fn prepare<'a>(slot: &'a mut Option<Slot>, shared: &Shared, state: &BundleState)
     let s = match slot {
         Some(s) => s,
         None => {
-            let (fresh, _) = make_slot(&shared.module, &state.packed, state.epoch).map_err(|e| match e {
+            let (fresh, _) = make_slot(&shared.module, &shared.config, &state.packed, state.epoch).map_err(|e| match e {
                 HostError::Fault(f) => f,
                 other => HostFault::Abi(format!("cannot recreate an instance: {other}")),
             })?;

@@ -5,15 +5,17 @@
 use privet_core::{DecisionError, ErrorCode};
 use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc};
 
-use crate::config::Interrupt;
+use crate::config::{HostConfig, Interrupt};
 use crate::error::{HostError, HostFault};
-use crate::module::WasmModule;
+use crate::module::{WasmModule, check_interrupt};
 
 /// Per-store data: the memory cap and whether the guest hit it during the current call.
 pub(crate) struct StoreData {
     limit: usize,
     /// Bytes the guest asked for when it last hit the cap (reset per call).
     hit: Option<usize>,
+    /// (fuel metering, epoch interruption) compiled into the module.
+    compiled: (bool, bool),
 }
 
 impl ResourceLimiter for StoreData {
@@ -63,15 +65,26 @@ pub fn unpack(result: u64) -> (u32, u32) {
 }
 
 impl RawInstance {
-    /// Instantiates the module in a fresh store.
+    /// Instantiates the module in a fresh store, with the module's configuration.
     pub fn new(module: &WasmModule) -> Result<RawInstance, HostError> {
+        RawInstance::with_config(module, &module.inner.config)
+    }
+
+    /// Instantiates the module in a fresh store, with a host's memory cap and interrupt.
+    pub fn with_config(module: &WasmModule, config: &HostConfig) -> Result<RawInstance, HostError> {
         let inner = &module.inner;
-        let mut store = Store::new(&inner.engine, StoreData { limit: inner.config.memory_limit, hit: None });
+        check_interrupt(&inner.config, config)?;
+        let mut store = Store::new(&inner.engine, StoreData {
+            limit: config.memory_limit,
+            hit: None,
+            compiled: (inner.config.fuel_metering, inner.config.epoch_interruption),
+        });
         store.limiter(|d| d as &mut dyn ResourceLimiter);
-        let interrupt = inner.config.interrupt;
+        let interrupt = config.interrupt;
         let epoch_ticks = match interrupt {
             Interrupt::Deadline(d) => {
-                let tick = inner.config.epoch_tick.as_nanos().max(1);
+                inner.ensure_ticker(config.epoch_tick);
+                let tick = config.epoch_tick.as_nanos().max(1);
                 u64::try_from(d.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).max(1)
             }
             _ => 0,
@@ -286,13 +299,19 @@ pub struct LastError {
 }
 
 fn arm(store: &mut Store<StoreData>, interrupt: Interrupt, epoch_ticks: u64) -> Result<(), HostError> {
-    match interrupt {
-        Interrupt::None => {}
-        Interrupt::Fuel(f) => store.set_fuel(f).map_err(|e| HostError::Config(format!("{e:#}")))?,
-        Interrupt::Deadline(_) => {
-            store.set_epoch_deadline(epoch_ticks);
-            store.epoch_deadline_trap();
-        }
+    let engine = store.data().compiled;
+    // Whatever is compiled in but not used gets a budget that never runs out.
+    let (fuel, ticks) = match interrupt {
+        Interrupt::None => (u64::MAX, u64::MAX / 2),
+        Interrupt::Fuel(f) => (f, u64::MAX / 2),
+        Interrupt::Deadline(_) => (u64::MAX, epoch_ticks),
+    };
+    if engine.0 {
+        store.set_fuel(fuel).map_err(|e| HostError::Config(format!("{e:#}")))?;
+    }
+    if engine.1 {
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
     }
     Ok(())
 }

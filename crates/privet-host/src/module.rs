@@ -2,7 +2,7 @@
 //! [`Module`], and the checks that it is Privet's module with a supported ABI.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -43,12 +43,33 @@ pub(crate) struct ModuleInner {
     pub(crate) module: Module,
     pub(crate) config: HostConfig,
     pub(crate) abi_version: u32,
-    ticker_stop: Option<Arc<AtomicBool>>,
+    /// The epoch ticker, started by the first host or instance that uses [`Interrupt::Deadline`].
+    ticker_stop: OnceLock<Arc<AtomicBool>>,
+}
+
+impl ModuleInner {
+    /// Starts the epoch ticker once.
+    pub(crate) fn ensure_ticker(&self, tick: Duration) {
+        self.ticker_stop.get_or_init(|| start_ticker(self.engine.clone(), tick));
+    }
+}
+
+/// Checks that a host's interrupt is compiled into the module.
+pub(crate) fn check_interrupt(module: &HostConfig, host: &HostConfig) -> Result<(), HostError> {
+    match host.interrupt {
+        Interrupt::Fuel(_) if !module.fuel_metering => {
+            Err(HostError::Config("`Interrupt::Fuel` needs a module compiled with `fuel_metering`".into()))
+        }
+        Interrupt::Deadline(_) if !module.epoch_interruption => Err(HostError::Config(
+            "`Interrupt::Deadline` needs a module compiled with `epoch_interruption`".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 impl Drop for ModuleInner {
     fn drop(&mut self) {
-        if let Some(stop) = &self.ticker_stop {
+        if let Some(stop) = self.ticker_stop.get() {
             stop.store(true, Ordering::Relaxed);
         }
     }
@@ -79,16 +100,12 @@ impl WasmModule {
             return Err(HostError::NotWasm { len: bytes.len() });
         }
         let mut wc = Config::new();
+        // wasmtime checks max_wasm_stack <= async_stack_size even without async support (default 2 MiB).
+        wc.async_stack_size(config.max_wasm_stack.saturating_add(1 << 20));
         wc.max_wasm_stack(config.max_wasm_stack);
-        match config.interrupt {
-            Interrupt::None => {}
-            Interrupt::Fuel(_) => {
-                wc.consume_fuel(true);
-            }
-            Interrupt::Deadline(_) => {
-                wc.epoch_interruption(true);
-            }
-        }
+        wc.consume_fuel(config.fuel_metering);
+        wc.epoch_interruption(config.epoch_interruption);
+        check_interrupt(&config, &config)?;
         let engine = Engine::new(&wc).map_err(|e| HostError::Config(format!("{e:#}")))?;
         let module = Module::new(&engine, bytes).map_err(|e| HostError::Compile(format!("{e:#}")))?;
 
@@ -108,11 +125,7 @@ impl WasmModule {
             }
         }
 
-        let ticker_stop = match config.interrupt {
-            Interrupt::Deadline(_) => Some(start_ticker(engine.clone(), config.epoch_tick)),
-            _ => None,
-        };
-        let mut inner = ModuleInner { engine, module, config, abi_version: 0, ticker_stop };
+        let mut inner = ModuleInner { engine, module, config, abi_version: 0, ticker_stop: OnceLock::new() };
         // The version check runs in a throwaway instance (typed signatures are checked on the way).
         let version = {
             let probe = WasmModule { inner: Arc::new(clone_inner(&inner)) };
@@ -143,7 +156,7 @@ fn clone_inner(inner: &ModuleInner) -> ModuleInner {
         module: inner.module.clone(),
         config: inner.config.clone(),
         abi_version: inner.abi_version,
-        ticker_stop: None,
+        ticker_stop: OnceLock::new(),
     }
 }
 

@@ -2,9 +2,9 @@
 //! never a trap, and the instance still works afterwards.
 
 use privet_core::{Decision, ErrorCode, Verdict};
-use privet_host::{HostConfig, RawInstance, WasmModule, unpack};
+use privet_host::{HostConfig, RawInstance, unpack};
 
-use crate::{cpra_packed, module, suite_requests, wasm_bytes};
+use crate::{cpra_packed, module, suite_requests};
 
 fn decision(raw: &mut RawInstance, result: u64) -> Decision {
     let bytes = raw.take(result).unwrap().expect("decide paths always return a result");
@@ -97,8 +97,8 @@ fn garbage_into_every_export_is_refused_without_a_trap() {
 
 #[test]
 fn huge_allocations_are_refused_under_the_memory_cap() {
-    let module = WasmModule::new(wasm_bytes(), HostConfig { memory_limit: 64 << 20, ..HostConfig::default() }).unwrap();
-    let mut raw = RawInstance::new(&module).unwrap();
+    let config = HostConfig { memory_limit: 64 << 20, ..HostConfig::default() };
+    let mut raw = RawInstance::with_config(module(), &config).unwrap();
     for len in [u32::MAX, u32::MAX / 2, 1 << 30, 100 << 20] {
         assert_eq!(raw.alloc(len).unwrap(), 0, "alloc({len}) must fail cleanly");
     }

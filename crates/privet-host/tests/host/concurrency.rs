@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
 use privet_core::{ErrorCode, Verdict};
-use privet_host::{Host, HostConfig, WasmModule};
+use privet_host::{Host, HostConfig};
 
-use crate::{cpra_host, cpra_packed, pack, suite_requests, wasm_bytes};
+use crate::{cpra_host, cpra_packed, pack, suite_requests};
 
 #[test]
 fn concurrent_decide_from_several_threads_equals_native() {
@@ -112,8 +112,8 @@ fn updates_reach_every_pooled_instance() {
     let entities = r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"ok": true}, "parents": []}]"#;
     let bundle = pack(None, SCHEMA, &[("p.cedar", p)], Some(entities));
     let n = 4;
-    let module = WasmModule::new(wasm_bytes(), HostConfig { max_instances: n, ..HostConfig::default() }).unwrap();
-    let host = Arc::new(Host::new(&module, &bundle).unwrap());
+    let config = HostConfig { max_instances: n, ..HostConfig::default() };
+    let host = Arc::new(Host::with_config(crate::module(), &bundle, config).unwrap());
     let req = r#"{"principal": "User::\"u\"", "action": "Action::\"go\"", "resource": "User::\"u\"", "context": {}}"#;
 
     // Warm up: n threads at a barrier, so n instances exist in the pool.

@@ -2,9 +2,9 @@
 //! fresh one (with the store updates replayed).
 
 use privet_core::{ErrorCode, Verdict};
-use privet_host::{Host, HostConfig, Interrupt, RawInstance, WasmModule};
+use privet_host::{Host, HostConfig, Interrupt, RawInstance};
 
-use crate::{cpra_packed, pack, wasm_bytes};
+use crate::{cpra_packed, pack};
 
 const SCHEMA: &str = r#"
 entity User = { ok: Bool };
@@ -78,18 +78,15 @@ fn stack_overflow_in_the_guest_is_a_host_failure_and_the_next_call_gets_a_fresh_
 fn exhausted_fuel_is_a_host_failure_and_the_next_call_works() {
     let packed = cpra_packed();
     // Measure what loading the CPRA pack costs, then give each call twice that.
-    let big = WasmModule::new(wasm_bytes(), HostConfig { interrupt: Interrupt::Fuel(u64::MAX / 2), ..HostConfig::default() })
-        .unwrap();
-    let mut raw = RawInstance::new(&big).unwrap();
+    let big = HostConfig { interrupt: Interrupt::Fuel(u64::MAX / 2), ..HostConfig::default() };
+    let mut raw = RawInstance::with_config(crate::module(), &big).unwrap();
     raw.load(packed).unwrap();
     let load_cost = u64::MAX / 2 - raw.fuel_left().unwrap();
     eprintln!("loading the CPRA pack costs {load_cost} fuel");
     drop(raw);
 
-    let module =
-        WasmModule::new(wasm_bytes(), HostConfig { interrupt: Interrupt::Fuel(load_cost * 2), ..HostConfig::default() })
-            .unwrap();
-    let host = Host::new(&module, packed).unwrap();
+    let config = HostConfig { interrupt: Interrupt::Fuel(load_cost * 2), ..HostConfig::default() };
+    let host = Host::with_config(crate::module(), packed, config).unwrap();
     let one = crate::suite_requests().into_iter().next().unwrap();
     let native = privet_core::Bundle::from_packed(packed).unwrap().decide_json(&one);
     assert_eq!(host.decide_json(&one), native);
@@ -106,12 +103,9 @@ fn exhausted_fuel_is_a_host_failure_and_the_next_call_works() {
 
 #[test]
 fn deadline_interrupts_a_long_call() {
-    let module = WasmModule::new(
-        wasm_bytes(),
-        HostConfig { interrupt: Interrupt::Deadline(std::time::Duration::from_millis(1500)), ..HostConfig::default() },
-    )
-    .unwrap();
-    let host = Host::new(&module, cpra_packed()).unwrap();
+    let config =
+        HostConfig { interrupt: Interrupt::Deadline(std::time::Duration::from_millis(1500)), ..HostConfig::default() };
+    let host = Host::with_config(crate::module(), cpra_packed(), config).unwrap();
     let one = crate::suite_requests().into_iter().next().unwrap();
     assert!(host.decide_json(&one).errors.is_empty());
     let batch = format!("[{}]", vec![one.as_str(); 200_000].join(","));
@@ -122,9 +116,8 @@ fn deadline_interrupts_a_long_call() {
 
 #[test]
 fn memory_cap_is_a_host_failure_and_the_next_call_works() {
-    let module =
-        WasmModule::new(wasm_bytes(), HostConfig { memory_limit: 48 << 20, ..HostConfig::default() }).unwrap();
-    let host = Host::new(&module, cpra_packed()).unwrap();
+    let config = HostConfig { memory_limit: 48 << 20, ..HostConfig::default() };
+    let host = Host::with_config(crate::module(), cpra_packed(), config).unwrap();
     let one = crate::suite_requests().into_iter().next().unwrap();
     assert!(host.decide_json(&one).errors.is_empty());
     // ~20 MB of batch: the copy, the parsed JSON and the decisions do not fit in 48 MiB.
@@ -138,17 +131,12 @@ fn memory_cap_is_a_host_failure_and_the_next_call_works() {
 #[test]
 fn updates_are_replayed_into_the_instance_that_replaces_a_faulted_one() {
     let small = shallow_bundle();
-    let big = WasmModule::new(wasm_bytes(), HostConfig { interrupt: Interrupt::Fuel(u64::MAX / 2), ..HostConfig::default() })
-        .unwrap();
-    let mut raw = RawInstance::new(&big).unwrap();
+    let big = HostConfig { interrupt: Interrupt::Fuel(u64::MAX / 2), ..HostConfig::default() };
+    let mut raw = RawInstance::with_config(crate::module(), &big).unwrap();
     raw.load(&small).unwrap();
     let load_cost = u64::MAX / 2 - raw.fuel_left().unwrap();
-    let module = WasmModule::new(
-        wasm_bytes(),
-        HostConfig { max_instances: 1, interrupt: Interrupt::Fuel(load_cost * 4), ..HostConfig::default() },
-    )
-    .unwrap();
-    let host = Host::new(&module, &small).unwrap();
+    let config = HostConfig { max_instances: 1, interrupt: Interrupt::Fuel(load_cost * 4), ..HostConfig::default() };
+    let host = Host::with_config(crate::module(), &small, config).unwrap();
     assert_eq!(host.decide_json(REQ).decision, Verdict::Allow);
     host.upsert_entities_json(r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"ok": false}, "parents": []}]"#)
         .unwrap();
