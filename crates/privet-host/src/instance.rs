@@ -298,13 +298,16 @@ pub struct LastError {
     pub errors: Vec<DecisionError>,
 }
 
+/// Fuel for hosts that do not meter: far more than any call uses, well inside wasmtime's i64 counter.
+const NEVER_FUEL: u64 = 1 << 60;
+
 fn arm(store: &mut Store<StoreData>, interrupt: Interrupt, epoch_ticks: u64) -> Result<(), HostError> {
     let engine = store.data().compiled;
     // Whatever is compiled in but not used gets a budget that never runs out.
     let (fuel, ticks) = match interrupt {
-        Interrupt::None => (u64::MAX, u64::MAX / 2),
+        Interrupt::None => (NEVER_FUEL, u64::MAX / 2),
         Interrupt::Fuel(f) => (f, u64::MAX / 2),
-        Interrupt::Deadline(_) => (u64::MAX, epoch_ticks),
+        Interrupt::Deadline(_) => (NEVER_FUEL, epoch_ticks),
     };
     if engine.0 {
         store.set_fuel(fuel).map_err(|e| HostError::Config(format!("{e:#}")))?;

@@ -32,6 +32,7 @@ fn garbage_into_every_export_is_refused_without_a_trap() {
     assert_eq!(code(&mut raw), ErrorCode::InvalidBundle);
     raw.free(p, l).unwrap();
     assert_eq!(raw.load_raw(0, 0).unwrap(), 0);
+    let size = raw.memory_size() as u32;
     assert_eq!(raw.load_raw(size - 10, 100).unwrap(), 0);
     assert_eq!(code(&mut raw), ErrorCode::HostFailure);
     assert_eq!(raw.load_raw(0, 5).unwrap(), 0);
@@ -39,6 +40,7 @@ fn garbage_into_every_export_is_refused_without_a_trap() {
 
     let handle = raw.load(cpra_packed()).unwrap();
     assert!(handle >= 1);
+    let size = raw.memory_size() as u32;
 
     // decide: unknown handle, out-of-bounds input, wrapping range, garbage bytes, invalid UTF-8.
     let r = raw.decide_raw(handle + 7, 0, 0).unwrap();

@@ -49,9 +49,10 @@ fn corpus_through_wasmtime_equals_native() {
     }
     let single_s = t.elapsed().as_secs_f64();
 
-    // Batches of 500 (valid JSON lines only: a batch is one JSON array).
+    // Batches of 500 of the lines decided without errors (an invalid line can make a whole batch fail,
+    // e.g. nesting past the limit, which is checked on the batch as a whole).
     let valid: Vec<(usize, &String)> =
-        c.requests.iter().enumerate().filter(|(_, r)| serde_json::from_str::<serde_json::Value>(r).is_ok()).collect();
+        c.requests.iter().enumerate().filter(|(i, _)| c.expected[*i].ends_with("\"errors\":[]}")).collect();
     let t = Instant::now();
     for chunk in valid.chunks(500) {
         let array = format!("[{}]", chunk.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>().join(","));
