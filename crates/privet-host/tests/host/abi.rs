@@ -23,7 +23,6 @@ fn code(raw: &mut RawInstance) -> ErrorCode {
 #[test]
 fn garbage_into_every_export_is_refused_without_a_trap() {
     let mut raw = RawInstance::new(module()).unwrap();
-    let size = raw.memory_size() as u32;
     let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
 
     // load: garbage, empty, invalid UTF-8, out of bounds.
