@@ -53,23 +53,29 @@ fn cedar_answer(r: &Reference, request: &Value) -> Option<(Verdict, Vec<String>,
     Some((verdict, reasons, resp.diagnostics().errors().count()))
 }
 
-fn consumer(id: &str, opted_out: bool, age: Option<i64>) -> Value {
+fn consumer(id: &str, opted_out: bool, age: Option<i64>, household: Option<&str>) -> Value {
     let mut attrs = json!({"residency": "CA", "opted_out": opted_out});
     if let Some(a) = age {
         attrs["age"] = json!(a);
     }
-    json!({"uid": {"type": "Crm::Consumer", "id": id}, "attrs": attrs, "parents": []})
+    // A household parent changes the ancestry of the consumer's stored records (the slow, exact path).
+    let parents: Vec<Value> = household.into_iter().map(|h| json!({"type": "Crm::Household", "id": h})).collect();
+    json!({"uid": {"type": "Crm::Consumer", "id": id}, "attrs": attrs, "parents": parents})
 }
 
 fn request_strategy() -> impl Strategy<Value = Value> {
     let principal = prop::sample::select(vec!["payments", "adnet", "nobody"]);
     let action = prop::sample::select(vec!["share", "sell"]);
     let resource = prop::sample::select(vec!["alice-cart", "bob-cart", "carol-cart", "ghost-cart", "absent"]);
-    let slice_entry =
-        (prop::sample::select(vec!["alice", "bob", "carol", "ghost"]), any::<bool>(), prop::option::of(5i64..30));
+    let slice_entry = (
+        prop::sample::select(vec!["alice", "bob", "carol", "ghost"]),
+        any::<bool>(),
+        prop::option::of(5i64..30),
+        prop::option::of(prop::sample::select(vec!["opted-out", "other"])),
+    );
     (principal, action, resource, any::<bool>(), prop::collection::vec(slice_entry, 0..3)).prop_map(
         |(p, a, r, gpc, slice)| {
-            let entities: Vec<Value> = slice.iter().map(|(id, o, age)| consumer(id, *o, *age)).collect();
+            let entities: Vec<Value> = slice.iter().map(|(id, o, age, h)| consumer(id, *o, *age, *h)).collect();
             json!({
                 "principal": {"type": "Crm::Recipient", "id": p},
                 "action": {"type": "Crm::Action", "id": a},

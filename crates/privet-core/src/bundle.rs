@@ -15,6 +15,7 @@ use crate::decision::{Obligation, PolicyEffect, PolicyInfo};
 use crate::error::{DecisionError, ErrorCode, LoadDiagnostic, LoadError, line_col};
 use crate::limits::{Limits, check_json_depth, check_policy_text};
 use crate::manifest::{Manifest, Semantics};
+use crate::slice::{StoreIndex, policy_literals};
 use crate::source::{BundleSources, SourceFile};
 
 /// A loaded, validated bundle: schema, policies, entity store and manifest. Decisions are made with
@@ -24,6 +25,7 @@ use crate::source::{BundleSources, SourceFile};
 pub struct Bundle {
     pub(crate) meta: Arc<BundleMeta>,
     pub(crate) store: Entities,
+    pub(crate) index: Arc<StoreIndex>,
     pub(crate) store_revision: u64,
 }
 
@@ -43,6 +45,8 @@ pub(crate) struct BundleMeta {
     pub(crate) infos: HashMap<PolicyId, Arc<PolicyInfo>>,
     pub(crate) order: Vec<PolicyId>,
     pub(crate) actions: HashSet<EntityUid>,
+    /// Entity literals in the policies: roots of what evaluation may reach.
+    pub(crate) policy_literals: Vec<EntityUid>,
     pub(crate) authorizer: Authorizer,
     pub(crate) sources: BundleSources,
     pub(crate) warnings: Vec<String>,
@@ -274,6 +278,7 @@ impl Bundle {
             return Err(LoadError::one(LoadDiagnostic::new(ErrorCode::InvalidBundle, "entity store failed to load")));
         };
         let actions = schema.actions().cloned().collect();
+        let policy_literals = policy_literals(policies.policies());
         let meta = BundleMeta {
             name: manifest.bundle.name.clone().unwrap_or_else(|| default_name.to_string()),
             version: manifest.bundle.version.clone(),
@@ -287,11 +292,13 @@ impl Bundle {
             infos,
             order,
             actions,
+            policy_literals,
             authorizer: Authorizer::new(),
             sources,
             warnings,
         };
-        Ok(Bundle { meta: Arc::new(meta), store, store_revision: 0 })
+        let index = Arc::new(StoreIndex::build(&store));
+        Ok(Bundle { meta: Arc::new(meta), store, index, store_revision: 0 })
     }
 }
 
@@ -361,12 +368,12 @@ pub(crate) fn parse_entity_list(
     check_json_depth(text, max_depth, what).map_err(|e| vec![e])?;
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| vec![DecisionError::from_json(&e, text, what)])?;
-    parse_entity_values(value, schema, max_count, what)
+    parse_entity_values(&value, schema, max_count, what)
 }
 
 /// Parses a JSON array of entities (already a value), each checked against the schema.
 pub(crate) fn parse_entity_values(
-    value: serde_json::Value,
+    value: &serde_json::Value,
     schema: &Schema,
     max_count: usize,
     what: &str,
@@ -387,9 +394,9 @@ pub(crate) fn parse_entity_values(
     }
     let mut out = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         let uid = item.get("uid").map(|u| u.to_string()).unwrap_or_default();
-        match Entity::from_json_value(item, Some(schema)) {
+        match Entity::from_json_value(item.clone(), Some(schema)) {
             Ok(e) => out.push(e),
             Err(e) => errors.push(
                 DecisionError::new(ErrorCode::InvalidEntity, format!("entity {uid}: {}", crate::engine::flatten(&e)))

@@ -7,11 +7,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use cedar_policy::{
-    Context, Decision as CedarDecision, Entities, Entity, EntityUid, Request as CedarRequest, Response,
+    Context, Decision as CedarDecision, Entities, EntityUid, Request as CedarRequest, Response,
 };
 use serde_json::{Map, Value};
 
 use crate::bundle::{Bundle, parse_entity_values};
+use crate::slice::{SliceEntity, collect_json_refs, reachable_entities};
 use crate::decision::{Decision, PolicyInfo, Verdict};
 use crate::error::{DecisionError, ErrorCode};
 use crate::limits::{check_json_depth, check_size};
@@ -22,8 +23,11 @@ use crate::request::Request;
 struct Prepared {
     request: CedarRequest,
     principal: EntityUid,
+    action: EntityUid,
     resource: EntityUid,
-    slice: Vec<Entity>,
+    slice: Vec<SliceEntity>,
+    /// Entity uids named in the context (roots of what evaluation may reach).
+    context_refs: Vec<EntityUid>,
 }
 
 /// Why a decision came out, in more detail than [`Decision`]: which permits applied even when a forbid won.
@@ -148,8 +152,8 @@ impl Bundle {
         let slice = match &request.entities {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => {
-                let slice = parse_entity_values(v.clone(), schema, meta.limits.max_slice_entities, "entities")?;
-                if let Some((i, e)) = slice.iter().enumerate().find(|(_, e)| meta.actions.contains(&e.uid())) {
+                let entities = parse_entity_values(v, schema, meta.limits.max_slice_entities, "entities")?;
+                if let Some((i, e)) = entities.iter().enumerate().find(|(_, e)| meta.actions.contains(&e.uid())) {
                     return Err(vec![
                         DecisionError::new(
                             ErrorCode::InvalidEntity,
@@ -161,24 +165,40 @@ impl Bundle {
                         .at(format!("entities[{i}]")),
                     ]);
                 }
-                slice
+                let items = v.as_array().map(Vec::as_slice).unwrap_or_default();
+                entities.into_iter().zip(items).map(|(e, json)| SliceEntity::new(e, json)).collect()
             }
         };
-        let cedar_request = CedarRequest::new(principal.clone(), action, resource.clone(), context, Some(schema))
+        let mut context_refs = Vec::new();
+        if !slice.is_empty() {
+            collect_json_refs(&context_value, &mut context_refs);
+        }
+        let cedar_request = CedarRequest::new(principal.clone(), action.clone(), resource.clone(), context, Some(schema))
             .map_err(|e| vec![request_error(&e)])?;
-        Ok(Prepared { request: cedar_request, principal, resource, slice })
+        Ok(Prepared { request: cedar_request, principal, action, resource, slice, context_refs })
     }
 
-    /// The store, or the store with the request's slice upserted over it.
+    /// The store, or — with a slice — the reachable part of store and slice (see `slice.rs`), or, when the slice
+    /// changes the ancestry of stored entities, the store with the slice upserted over it.
     fn entities_for<'a>(&'a self, prepared: &Prepared) -> Result<Cow<'a, Entities>, DecisionError> {
         if prepared.slice.is_empty() {
             return Ok(Cow::Borrowed(&self.store));
         }
-        self.store
-            .clone()
-            .upsert_entities(prepared.slice.iter().cloned(), None)
-            .map(Cow::Owned)
-            .map_err(|e| DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities"))
+        let to_error = |e: cedar_policy::entities_errors::EntitiesError| DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities");
+        let roots = [&prepared.principal, &prepared.action, &prepared.resource]
+            .into_iter()
+            .chain(prepared.context_refs.iter())
+            .chain(self.meta.policy_literals.iter())
+            .cloned();
+        match reachable_entities(&self.store, &self.index, &prepared.slice, roots) {
+            Some(result) => result.map(Cow::Owned).map_err(to_error),
+            None => self
+                .store
+                .clone()
+                .upsert_entities(prepared.slice.iter().map(|s| s.entity.clone()), None)
+                .map(Cow::Owned)
+                .map_err(to_error),
+        }
     }
 
     fn authorize(&self, prepared: &Prepared) -> Decision {

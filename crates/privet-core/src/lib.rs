@@ -76,6 +76,7 @@ mod error;
 mod limits;
 mod manifest;
 mod request;
+mod slice;
 mod source;
 mod store;
 

@@ -104,6 +104,7 @@ impl Bundle {
     }
 
     fn replace_store(&mut self, store: cedar_policy::Entities, upserted: usize, removed: usize) -> StoreUpdate {
+        self.index = std::sync::Arc::new(crate::slice::StoreIndex::build(&store));
         self.store = store;
         self.store_revision += 1;
         StoreUpdate { revision: self.store_revision, upserted, removed, entities: self.store.len() }
