@@ -260,7 +260,8 @@ fn main() {
             consumer["attrs"]["limit_spi"] = json!(rng.chance(50));
         }
         let principal = uid("Recipient", &format!("v{}", rng.below(n_recipients)));
-        let action = uid("Action", *rng.pick(&ACTIONS));
+        let action_name: &&str = rng.pick(&ACTIONS);
+        let action = uid("Action", action_name);
         let context = json!({
             "purpose": rng.pick(&PURPOSES),
             "gpc": rng.chance(30),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use cedar_policy::{
     Authorizer, Effect, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::decision::{Obligation, PolicyEffect, PolicyInfo};
 use crate::error::{DecisionError, ErrorCode, LoadDiagnostic, LoadError, line_col};
@@ -53,7 +53,7 @@ pub(crate) struct BundleMeta {
 }
 
 /// A summary of a loaded bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleInfo {
     /// Bundle name.
     pub name: String,
