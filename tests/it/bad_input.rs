@@ -68,7 +68,8 @@ fn wrongly_typed_context_attribute_is_refused() {
     let json = req("adnet", "share", "alice-cart", false).replace(r#""gpc":false"#, r#""gpc":"yes""#);
     let e = one_error(&json);
     assert_eq!(e.code, ErrorCode::InvalidContext);
-    assert!(e.path.as_deref().unwrap_or_default().starts_with("context"));
+    assert_eq!(e.path.as_deref(), Some("context.gpc"));
+    assert!(e.message.contains("must be a boolean"), "{}", e.message);
 }
 
 #[test]
@@ -199,4 +200,12 @@ fn duplicate_policy_ids_are_refused() {
     .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidPolicy);
     assert!(err.diagnostics[0].message.contains("`a`"));
+}
+
+#[test]
+fn undeclared_context_attribute_is_named() {
+    let json = req("adnet", "share", "alice-cart", false).replace(r#""gpc":false"#, r#""gpc":false,"bogus":1"#);
+    let e = one_error(&json);
+    assert_eq!(e.code, ErrorCode::InvalidContext);
+    assert_eq!(e.path.as_deref(), Some("context.bogus"));
 }

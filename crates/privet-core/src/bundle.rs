@@ -11,6 +11,7 @@ use cedar_policy::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::context_diagnosis::ContextTypes;
 use crate::decision::{Obligation, PolicyEffect, PolicyInfo};
 use crate::error::{DecisionError, ErrorCode, LoadDiagnostic, LoadError, line_col};
 use crate::limits::{Limits, check_json_depth, check_policy_text};
@@ -47,6 +48,8 @@ pub(crate) struct BundleMeta {
     pub(crate) actions: HashSet<EntityUid>,
     /// Entity literals in the policies: roots of what evaluation may reach.
     pub(crate) policy_literals: Vec<EntityUid>,
+    /// Context types by action, to name the field of a context cedar refuses.
+    pub(crate) context_types: ContextTypes,
     pub(crate) authorizer: Authorizer,
     pub(crate) sources: BundleSources,
     pub(crate) warnings: Vec<String>,
@@ -293,6 +296,7 @@ impl Bundle {
             order,
             actions,
             policy_literals,
+            context_types: ContextTypes::from_schema_text(&sources.schema.name, &sources.schema.text),
             authorizer: Authorizer::new(),
             sources,
             warnings,

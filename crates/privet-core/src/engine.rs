@@ -6,18 +6,16 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use cedar_policy::{
-    Context, Decision as CedarDecision, Entities, EntityUid, Request as CedarRequest, Response,
-};
+use cedar_policy::{Context, Decision as CedarDecision, Entities, EntityUid, Request as CedarRequest, Response};
 use serde_json::{Map, Value};
 
 use crate::bundle::{Bundle, parse_entity_values};
-use crate::slice::{SliceEntity, collect_json_refs, reachable_entities};
 use crate::decision::{Decision, PolicyInfo, Verdict};
 use crate::error::{DecisionError, ErrorCode};
 use crate::limits::{check_json_depth, check_size};
 use crate::manifest::Semantics;
 use crate::request::Request;
+use crate::slice::{SliceEntity, collect_json_refs, reachable_entities};
 
 /// A request turned into cedar's form, with its entity slice.
 struct Prepared {
@@ -148,7 +146,7 @@ impl Bundle {
             }
         };
         let context = Context::from_json_value(context_value.clone(), Some((schema, &action)))
-            .map_err(|e| vec![context_error(&flatten(&e), &context_value)])?;
+            .map_err(|e| vec![self.context_error(&flatten(&e), &action, &context_value)])?;
         let slice = match &request.entities {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => {
@@ -173,8 +171,15 @@ impl Bundle {
         if !slice.is_empty() {
             collect_json_refs(&context_value, &mut context_refs);
         }
-        let cedar_request = CedarRequest::new(principal.clone(), action.clone(), resource.clone(), context, Some(schema))
-            .map_err(|e| vec![request_error(&e)])?;
+        let cedar_request =
+            CedarRequest::new(principal.clone(), action.clone(), resource.clone(), context, Some(schema)).map_err(
+                |e| match e {
+                    cedar_policy::RequestValidationError::InvalidContext(_) => {
+                        vec![self.context_error(&flatten(&e), &action, &context_value)]
+                    }
+                    other => vec![request_error(&other)],
+                },
+            )?;
         Ok(Prepared { request: cedar_request, principal, action, resource, slice, context_refs })
     }
 
@@ -184,7 +189,9 @@ impl Bundle {
         if prepared.slice.is_empty() {
             return Ok(Cow::Borrowed(&self.store));
         }
-        let to_error = |e: cedar_policy::entities_errors::EntitiesError| DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities");
+        let to_error = |e: cedar_policy::entities_errors::EntitiesError| {
+            DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities")
+        };
         let roots = [&prepared.principal, &prepared.action, &prepared.resource]
             .into_iter()
             .chain(prepared.context_refs.iter())
@@ -340,14 +347,21 @@ fn request_error(e: &cedar_policy::RequestValidationError) -> DecisionError {
     DecisionError::new(code, msg).at(path)
 }
 
-/// A context error, with the attribute path when cedar's message names one that is in the input.
-fn context_error(msg: &str, context: &Value) -> DecisionError {
-    let path = backticked(msg)
-        .into_iter()
-        .find(|name| context.get(name.as_str()).is_some() || msg.contains(&format!("attribute `{name}`")))
-        .map(|name| format!("context.{name}"))
-        .unwrap_or_else(|| "context".to_string());
-    DecisionError::new(ErrorCode::InvalidContext, format!("invalid `context`: {msg}")).at(path)
+impl Bundle {
+    /// A context error located at the offending field: from the schema's context type when it can be found,
+    /// else from an attribute name in cedar's message.
+    fn context_error(&self, msg: &str, action: &EntityUid, context: &Value) -> DecisionError {
+        if let Some((path, what)) = self.meta.context_types.diagnose(action, context) {
+            return DecisionError::new(ErrorCode::InvalidContext, format!("invalid `context`: {what} ({msg})"))
+                .at(path);
+        }
+        let path = backticked(msg)
+            .into_iter()
+            .find(|name| context.get(name.as_str()).is_some() || msg.contains(&format!("attribute `{name}`")))
+            .map(|name| format!("context.{name}"))
+            .unwrap_or_else(|| "context".to_string());
+        DecisionError::new(ErrorCode::InvalidContext, format!("invalid `context`: {msg}")).at(path)
+    }
 }
 
 fn backticked(msg: &str) -> Vec<String> {

@@ -66,7 +66,10 @@ pub(crate) fn collect_json_refs(v: &Value, out: &mut Vec<EntityUid>) {
                 if let Ok(u) = EntityUid::from_json(inner.clone()) {
                     out.push(u);
                 }
-            } else if m.len() == 2 && m.get("type").is_some_and(Value::is_string) && m.get("id").is_some_and(Value::is_string) {
+            } else if m.len() == 2
+                && m.get("type").is_some_and(Value::is_string)
+                && m.get("id").is_some_and(Value::is_string)
+            {
                 if let Ok(u) = EntityUid::from_json(v.clone()) {
                     out.push(u);
                 }
