@@ -108,19 +108,16 @@ impl BundleSources {
         names.sort();
         let schema_name = match &manifest.bundle.schema {
             Some(s) => s.clone(),
-            None => ["schema.cedarschema", "schema.cedarschema.json"]
-                .into_iter()
-                .find(|n| names.iter().any(|m| m == n))
-                .map(String::from)
-                .ok_or_else(|| {
-                    LoadError::one(LoadDiagnostic::new(
-                        ErrorCode::InvalidBundle,
-                        format!(
-                            "`{}` has no schema: expected `schema.cedarschema` or `schema.cedarschema.json`",
-                            dir.display()
-                        ),
-                    ))
-                })?,
+            None => find_schema(&names).ok_or_else(|| {
+                LoadError::one(LoadDiagnostic::new(
+                    ErrorCode::InvalidBundle,
+                    format!(
+                        "`{}` has no schema: expected `schema.cedarschema`, `schema.cedarschema.json`, `schema.json`, \
+                         or a single `*.cedarschema` file (or name it with `schema` under [bundle] in privet.toml)",
+                        dir.display()
+                    ),
+                ))
+            })?,
         };
         let policy_names: Vec<String> = match &manifest.bundle.policies {
             Some(list) => list.clone(),
@@ -172,6 +169,21 @@ impl BundleSources {
     }
 }
 
+/// The schema file of a directory listing: a conventional name, else the only `*.cedarschema(.json)` file.
+fn find_schema(names: &[String]) -> Option<String> {
+    if let Some(n) = ["schema.cedarschema", "schema.cedarschema.json", "schema.json"]
+        .into_iter()
+        .find(|n| names.iter().any(|m| m == n))
+    {
+        return Some(n.to_string());
+    }
+    let mut candidates = names.iter().filter(|n| n.ends_with(".cedarschema") || n.ends_with(".cedarschema.json"));
+    match (candidates.next(), candidates.next()) {
+        (Some(only), None) => Some(only.clone()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +207,14 @@ mod tests {
         assert_eq!(err.code(), ErrorCode::HashMismatch);
         assert_eq!(BundleSources::from_packed(b"\0asm\x01").unwrap_err().code(), ErrorCode::InvalidBundle);
         assert_eq!(BundleSources::from_packed(&[0xff, 0xfe]).unwrap_err().code(), ErrorCode::InvalidBundle);
+    }
+
+    #[test]
+    fn schema_file_is_found_by_name_or_alone() {
+        let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(find_schema(&names(&["a.cedar", "schema.json"])).as_deref(), Some("schema.json"));
+        assert_eq!(find_schema(&names(&["a.cedar", "crm.cedarschema"])).as_deref(), Some("crm.cedarschema"));
+        assert_eq!(find_schema(&names(&["a.cedarschema", "b.cedarschema"])), None);
     }
 
     #[test]
