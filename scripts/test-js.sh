@@ -5,6 +5,7 @@
 # Environment:
 #   PRIVET_SKIP_WASM_BUILD=1   reuse target/wasm/privet.wasm (e.g. CI that built it in an earlier step)
 #   PRIVET_TEST_BUNDLE_DIR     bundle directory to pack (default crates/privet-wasm/tests/fixtures/bundle)
+#   PRIVET_CONFORMANCE_DIR     the conformance corpus (default target/conformance; generated when missing)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +24,15 @@ bundle_dir="${PRIVET_TEST_BUNDLE_DIR:-$root/crates/privet-wasm/tests/fixtures/bu
 env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP -u RUSTFLAGS -u CARGO_TARGET_DIR \
     cargo run -q -p privet-wasm --example pack -- "$bundle_dir" "$js/test/fixture.privet.json"
 
+# The cross-host conformance corpus (tests/conformance/README.md), generated natively when missing.
+corpus="${PRIVET_CONFORMANCE_DIR:-$root/target/conformance}"
+if [ ! -s "$corpus/bundle.privet" ] || [ ! -s "$corpus/requests.jsonl" ] || [ ! -s "$corpus/expected.jsonl" ]; then
+    echo "test-js: generating the conformance corpus in $corpus"
+    env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP -u RUSTFLAGS -u CARGO_TARGET_DIR PRIVET_CONFORMANCE_DIR="$corpus" \
+        cargo run -q --release -p privet-host --example gen-conformance
+fi
+export PRIVET_CONFORMANCE_DIR="$corpus"
+
 echo "test-js: node --test"
 (cd "$js" && node --test test/*.test.js)
 
@@ -34,6 +44,14 @@ tarball="$(ls "$work"/privet-*.tgz)"
 echo "test-js: packed $(basename "$tarball") ($(stat -c %s "$tarball") bytes)"
 tar -tzf "$tarball" | sort | sed 's/^/  /'
 tar -tzf "$tarball" | grep -qx 'package/privet.wasm' || { echo "test-js: tarball lacks privet.wasm" >&2; exit 1; }
+# Tests, the demo and dev dependencies (playwright-core) stay out of the published package.
+if tar -tzf "$tarball" | grep -E '^package/(test|demo|node_modules)/'; then
+    echo "test-js: tarball holds test, demo or node_modules files" >&2; exit 1
+fi
+tar -xzOf "$tarball" package/package.json | node -e '
+const p = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const runtime = { ...p.dependencies, ...p.peerDependencies, ...p.optionalDependencies };
+if (Object.keys(runtime).length > 0) { console.error("test-js: the package has runtime dependencies:", runtime); process.exit(1); }'
 mkdir "$work/app"
 cp "$js/test/fixture.privet.json" "$work/app/bundle.privet.json"
 (

@@ -1,43 +1,30 @@
 // Serves bindings/js on 127.0.0.1, opens test/browser/index.html in headless Chromium, waits for the page
 // to POST its results, prints them and exits non-zero on any failure. Used by scripts/test-browser.sh.
-import { createServer } from 'node:http';
-import { readFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { startServer, repoRoot } from './server.mjs';
+import { formatReport } from '../conformance.js';
+
 const chromium = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const timeoutMs = Number(process.env.PRIVET_BROWSER_TIMEOUT_MS ?? 60000);
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.wasm': 'application/wasm' };
+const timeoutMs = Number(process.env.PRIVET_BROWSER_TIMEOUT_MS ?? 600000);
+// The conformance corpus (tests/conformance/README.md), served under /conformance/ for the page.
+const corpus = resolve(process.env.PRIVET_CONFORMANCE_DIR ?? join(repoRoot, 'target/conformance'));
+const missing = ['bundle.privet', 'requests.jsonl', 'expected.jsonl'].filter((n) => !existsSync(join(corpus, n)));
+if (missing.length > 0) {
+  console.error(
+    `browser test: conformance corpus missing in ${corpus}: ${missing.join(', ')}; generate it with ` +
+      '`cargo run --release -p privet-host --example gen-conformance` (scripts/test-browser.sh does it when missing)',
+  );
+  process.exit(1);
+}
 
 let resolveResult;
 const result = new Promise((r) => (resolveResult = r));
-
-const server = createServer(async (req, res) => {
-  if (req.method === 'POST' && req.url === '/__result') {
-    let body = '';
-    for await (const chunk of req) body += chunk;
-    res.end('ok');
-    resolveResult(JSON.parse(body));
-    return;
-  }
-  const path = normalize(join(root, decodeURIComponent(new URL(req.url, 'http://x').pathname)));
-  if (!path.startsWith(root.endsWith(sep) ? root : root + sep)) {
-    res.writeHead(403).end();
-    return;
-  }
-  try {
-    const data = await readFile(path);
-    res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(data);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const url = `http://127.0.0.1:${server.address().port}/test/browser/index.html`;
+const { origin, close } = await startServer({ mounts: { '/conformance/': corpus }, onResult: (r) => resolveResult(r) });
+const url = `${origin}/test/browser/index.html`;
 
 const profile = mkdtempSync(join(tmpdir(), 'privet-chromium-'));
 const browser = spawn(
@@ -58,7 +45,7 @@ clearTimeout(timer);
 const exited = new Promise((r) => (browser.exitCode !== null ? r() : browser.once('exit', r)));
 browser.kill();
 await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-server.close();
+await close();
 try {
   rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 } catch {
@@ -78,6 +65,11 @@ for (const r of outcome.results) {
     console.log(r.error.replace(/^/gm, '    '));
   }
 }
-const passed = outcome.results.length - failed;
+// The corpus: the page's verdict is one of the results above; check the figures here too.
+const c = outcome.conformance;
+const corpusOk = Boolean(c && c.ok && c.mismatchCount === 0 && c.decide?.compared === c.lines && c.lines > 0);
+if (c) console.log(formatReport(c).replace(/^/gm, '    '));
+else console.log('    conformance: the page reported no corpus result');
+const passed = outcome.results.filter((r) => r.ok).length;
 console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+process.exit(failed === 0 && passed > 0 && corpusOk ? 0 : 1);
