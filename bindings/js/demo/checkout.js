@@ -124,6 +124,9 @@ function decideAll(engine, gpc) {
   const displays = [...new Set(decisions.flatMap((d) => (d.obligations ?? []).filter((o) => o.kind === 'display').map((o) => o.params?.display)))].filter(Boolean);
   $('banner').textContent = displays.join(' · ');
   $('banner').classList.toggle('on', displays.length > 0);
+  $('gpc-help').textContent = gpc
+    ? 'On: your browser sends Sec-GPC: 1, a request to opt out of sale and sharing.'
+    : 'Off: no opt-out signal is sent.';
   document.body.dataset.gpc = String(gpc);
   document.body.dataset.ready = 'true';
   window.privetDemo = { gpc, decisions };
