@@ -29,7 +29,7 @@ fi
 [ -f "$js/privet.wasm" ] || { echo "test-browser: $js/privet.wasm missing (run scripts/test-js.sh)" >&2; exit 1; }
 [ -f "$js/test/fixture.privet.json" ] || { echo "test-browser: fixture bundle missing (run scripts/test-js.sh)" >&2; exit 1; }
 
-corpus="${PRIVET_CONFORMANCE_DIR:-$root/target/conformance}"
+corpus="$(realpath -m "${PRIVET_CONFORMANCE_DIR:-$root/target/conformance}")"
 if [ ! -s "$corpus/bundle.privet" ] || [ ! -s "$corpus/requests.jsonl" ] || [ ! -s "$corpus/expected.jsonl" ]; then
     echo "test-browser: generating the conformance corpus in $corpus"
     native env PRIVET_CONFORMANCE_DIR="$corpus" cargo run -q --release -p privet-host --example gen-conformance

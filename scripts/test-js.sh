@@ -25,7 +25,7 @@ env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP -u RUSTFLAGS -u CARGO_TARGET_DIR \
     cargo run -q -p privet-wasm --example pack -- "$bundle_dir" "$js/test/fixture.privet.json"
 
 # The cross-host conformance corpus (tests/conformance/README.md), generated natively when missing.
-corpus="${PRIVET_CONFORMANCE_DIR:-$root/target/conformance}"
+corpus="$(realpath -m "${PRIVET_CONFORMANCE_DIR:-$root/target/conformance}")"
 if [ ! -s "$corpus/bundle.privet" ] || [ ! -s "$corpus/requests.jsonl" ] || [ ! -s "$corpus/expected.jsonl" ]; then
     echo "test-js: generating the conformance corpus in $corpus"
     env -u RUSTC -u RUSTDOC -u RUSTC_BOOTSTRAP -u RUSTFLAGS -u CARGO_TARGET_DIR PRIVET_CONFORMANCE_DIR="$corpus" \
