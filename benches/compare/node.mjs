@@ -1,0 +1,177 @@
+// Side-by-side comparison, Node half: Privet's npm package (bindings/js, the wasm module target/wasm/privet.wasm)
+// and @cedar-policy/cedar-wasm 4.13.0 (installed by `npm ci` in benches/compare), on the workload directory
+// written by benches/gen_workload.rs. Driven by scripts/bench-compare.sh.
+//
+//   node benches/compare/node.mjs --dir DIR --engine privet|cedar [--requests N] [--warmup N] [--slow N] [--wasm PATH]
+//
+// One engine per process, so the process's peak RSS (VmHWM) is that engine's (plus Node's own baseline,
+// which the table shows on a separate row). Output: one JSON line per engine/mode on stdout, then a
+// {"kind": "process"} line; decisions (one 'a'/'d' byte per request) go to DIR/decisions/<engine>--<mode>.txt.
+//
+// Every mode starts from the JSONL line text of each request.
+//   privet-node  store            engine.decide(lineText): store loaded once, request JSON parsed in wasm.
+//   privet-node  store-object     engine.decide(JSON.parse(lineText)): what a caller holding objects pays.
+//   privet-node  slice            engine.decide(lineText) with the entity slice in the request.
+//   privet-node  *-batch1000      engine.decideBatch(arrayText) over 1,000 lines (array text built untimed).
+//   cedar-wasm   store            statefulIsAuthorized (policies and schema preparsed once). cedar-wasm keeps no
+//                                 entity store, so per call: JSON.parse the line, then pass the entities
+//                                 reachable from principal/resource/context (attributes + parents), looked up
+//                                 in the store held as a JS Map, parsed once. Exact: evaluation reaches no other entity.
+//   cedar-wasm   store-full       the same, but passing the whole store array each call (what "stateful with the
+//                                 store" means literally); cost grows with the store, so --slow requests only.
+//   cedar-wasm   slice            statefulIsAuthorized; entities = reachable closure over slice ∪ store, slice wins.
+//   cedar-wasm   slice-stateless  isAuthorized: policies text, schema text and the same entities, every call.
+// validateRequest is true for cedar-wasm (Privet validates context against the schema too).
+
+import { readFileSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
+import { join, dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = { dir: 'target/bench-compare/workload', engine: '', requests: Infinity, warmup: 1000, slow: 300, wasm: 'target/wasm/privet.wasm' };
+for (let i = 2; i < process.argv.length; i += 2) {
+  const k = process.argv[i].replace(/^--/, '');
+  const v = process.argv[i + 1];
+  if (!(k in args) || v === undefined) throw new Error(`unknown or valueless argument ${process.argv[i]}`);
+  args[k] = ['requests', 'warmup', 'slow'].includes(k) ? Number(v) : v;
+}
+
+function readLines(path, n) {
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim() !== '').slice(0, n);
+}
+function vmhwmKb() {
+  const m = /VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+const storeLines = readLines(join(args.dir, 'requests-store.jsonl'), args.requests);
+const sliceLines = readLines(join(args.dir, 'requests.jsonl'), args.requests);
+mkdirSync(join(args.dir, 'decisions'), { recursive: true });
+
+let engineName = '';
+function emit(mode, secs, decisions, errors) {
+  const allow = [...decisions].filter((d) => d === 'a').length;
+  writeFileSync(join(args.dir, 'decisions', `${engineName}--${mode}.txt`), decisions);
+  console.log(JSON.stringify({ engine: engineName, mode, requests: decisions.length, seconds: secs, per_sec: decisions.length / secs, errors, allow }));
+}
+// Warm up on the first inputs, then time every input; f returns [decisionChar, hadErrors].
+function run(mode, inputs, f, warmup = args.warmup) {
+  for (let i = 0; i < Math.min(warmup, inputs.length * 4); i++) f(inputs[i % inputs.length]);
+  let decisions = '';
+  let errors = 0;
+  const t = process.hrtime.bigint();
+  for (const x of inputs) {
+    const [d, e] = f(x);
+    decisions += d;
+    if (e) errors++;
+  }
+  emit(mode, Number(process.hrtime.bigint() - t) / 1e9, decisions, errors);
+}
+function runBatch(mode, chunks, f) {
+  for (let i = 0; i < Math.max(1, Math.ceil(args.warmup / 1000)); i++) f(chunks[i % chunks.length]);
+  let decisions = '';
+  let errors = 0;
+  const t = process.hrtime.bigint();
+  for (const c of chunks) {
+    for (const [d, e] of f(c)) {
+      decisions += d;
+      if (e) errors++;
+    }
+  }
+  emit(mode, Number(process.hrtime.bigint() - t) / 1e9, decisions, errors);
+}
+function batches(lines, size) {
+  const out = [];
+  for (let i = 0; i < lines.length; i += size) out.push(`[${lines.slice(i, i + size).join(',')}]`);
+  return out;
+}
+
+const t0 = process.hrtime.bigint();
+const proc = { kind: 'process' };
+
+if (args.engine === 'privet') {
+  engineName = 'privet-node';
+  const { Privet } = await import(resolve(here, '../../bindings/js/index.js'));
+  const wasm = readFileSync(args.wasm);
+  const engine = await Privet.load(readFileSync(join(args.dir, 'bundle.privet')), { wasm });
+  engine.decide(storeLines[0]);
+  proc.load_ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  proc.wasm_bytes = wasm.length;
+  const v = (d) => [d.decision === 'allow' ? 'a' : 'd', d.errors.length > 0];
+  run('store', storeLines, (l) => v(engine.decide(l)));
+  run('store-object', storeLines, (l) => v(engine.decide(JSON.parse(l))));
+  run('slice', sliceLines, (l) => v(engine.decide(l)));
+  runBatch('store-batch1000', batches(storeLines, 1000), (c) => engine.decideBatch(c).map(v));
+  runBatch('slice-batch1000', batches(sliceLines, 1000), (c) => engine.decideBatch(c).map(v));
+} else if (args.engine === 'cedar') {
+  engineName = 'cedar-wasm';
+  const cedar = await import('@cedar-policy/cedar-wasm/nodejs');
+  const pkg = JSON.parse(readFileSync(join(here, 'node_modules/@cedar-policy/cedar-wasm/package.json'), 'utf8'));
+  const schema = readFileSync(join(args.dir, 'schema.cedarschema'), 'utf8');
+  const policies = { staticPolicies: readFileSync(join(args.dir, 'policies.cedar'), 'utf8') };
+  const check = (what, a) => {
+    if (a.type !== 'success') throw new Error(`${what}: ${JSON.stringify(a.errors)}`);
+  };
+  check('preparseSchema', cedar.preparseSchema('s', schema));
+  check('preparsePolicySet', cedar.preparsePolicySet('p', policies));
+  const store = JSON.parse(readFileSync(join(args.dir, 'entities.json'), 'utf8'));
+  const key = (u) => `${u.type}\u0000${u.id}`;
+  const byUid = new Map(store.map((e) => [key(e.uid), e]));
+  // Entities reachable from the request, slice entities first.
+  const refs = (v, out) => {
+    if (Array.isArray(v)) for (const x of v) refs(x, out);
+    else if (v && typeof v === 'object') {
+      if (v.__entity) out.push(v.__entity);
+      else if (typeof v.type === 'string' && typeof v.id === 'string' && Object.keys(v).length === 2) out.push(v);
+      else for (const x of Object.values(v)) refs(x, out);
+    }
+  };
+  const reachable = (r) => {
+    const slice = new Map((r.entities ?? []).map((e) => [key(e.uid), e]));
+    const todo = [r.principal, r.resource];
+    refs(r.context, todo);
+    const seen = new Set();
+    const out = [];
+    while (todo.length) {
+      const u = todo.pop();
+      const k = key(u);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const e = slice.get(k) ?? byUid.get(k);
+      if (!e) continue;
+      out.push(e);
+      for (const p of e.parents ?? []) todo.push(p.__entity ?? p);
+      refs(e.attrs, todo);
+    }
+    return out;
+  };
+  proc.load_ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  proc.wasm_bytes = statSync(join(here, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm')).size;
+  proc.cedar_wasm_version = pkg.version;
+  const v = (a) => (a.type === 'success' ? [a.response.decision === 'allow' ? 'a' : 'd', a.response.diagnostics.errors.length > 0] : ['d', true]);
+  const stateful = (r, entities) =>
+    v(cedar.statefulIsAuthorized({ principal: r.principal, action: r.action, resource: r.resource, context: r.context,
+      preparsedSchemaName: 's', preparsedPolicySetId: 'p', validateRequest: true, entities }));
+  run('store', storeLines, (l) => {
+    const r = JSON.parse(l);
+    return stateful(r, reachable(r));
+  });
+  run('store-full', storeLines.slice(0, args.slow), (l) => stateful(JSON.parse(l), store), Math.min(args.warmup, 20));
+  run('slice', sliceLines, (l) => {
+    const r = JSON.parse(l);
+    return stateful(r, reachable(r));
+  });
+  run('slice-stateless', sliceLines, (l) => {
+    const r = JSON.parse(l);
+    return v(cedar.isAuthorized({ principal: r.principal, action: r.action, resource: r.resource, context: r.context,
+      schema, policies, validateRequest: true, entities: reachable(r) }));
+  });
+} else if (args.engine === 'baseline') {
+  // Node's own footprint, for reading the other rows' peak RSS.
+  engineName = 'node-baseline';
+} else {
+  throw new Error('--engine privet|cedar|baseline');
+}
+proc.engine = engineName;
+proc.vmhwm_kb = vmhwmKb();
+console.log(JSON.stringify(proc));
