@@ -10,7 +10,9 @@
 //! `--engine privet|cedar|wasmtime` picks one engine per process, so each process's peak RSS (VmHWM) is that
 //! engine's. Options: `--requests N` (timed requests per mode, default: every line), `--warmup N` (untimed
 //! calls before each mode, default 1000), `--slow N` (requests for the modes whose cost grows with the store,
-//! default 300), `--wasm PATH` (default target/wasm/privet.wasm).
+//! default 300), `--wasm PATH` (default target/wasm/privet.wasm), `--max-seconds S` (a mode stops early once it has run
+//! this long, default 20; its row then counts the requests it did run, and the agreement check covers that
+//! prefix).
 //!
 //! Output: one JSON line per engine/mode on stdout (`engine`, `mode`, `requests`, `seconds`, `per_sec`,
 //! `errors`, `allow`), then one `{"kind": "process", …}` line with `vmhwm_kb`, load time and sizes. The
@@ -52,6 +54,7 @@ struct Args {
     warmup: usize,
     slow: usize,
     wasm: PathBuf,
+    max_seconds: f64,
 }
 
 fn args() -> Args {
@@ -62,6 +65,7 @@ fn args() -> Args {
         warmup: 1000,
         slow: 300,
         wasm: PathBuf::from("target/wasm/privet.wasm"),
+        max_seconds: 20.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -73,6 +77,7 @@ fn args() -> Args {
             "--warmup" => a.warmup = v.parse().expect("--warmup N"),
             "--slow" => a.slow = v.parse().expect("--slow N"),
             "--wasm" => a.wasm = v.into(),
+            "--max-seconds" => a.max_seconds = v.parse().expect("--max-seconds S"),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -97,22 +102,33 @@ fn vmhwm_kb() -> u64 {
 struct Out {
     dir: PathBuf,
     engine: &'static str,
+    /// A mode stops early (at a multiple of 16 requests, or after a batch) once it has run this long; the row
+    /// then reports the requests it did run.
+    max_seconds: f64,
 }
 
 impl Out {
     /// Warm up on the first `warmup` inputs, then time `f` over every input; `f` returns 'a' or 'd' (and
     /// whether the decision carried errors) per input, appended to the decisions file.
     fn run<T>(&self, mode: &str, inputs: &[T], warmup: usize, mut f: impl FnMut(&T) -> (u8, bool)) {
-        for x in inputs.iter().cycle().take(warmup.min(inputs.len().max(1) * 4)) {
+        // Warm-up, also cut short (after a tenth of the time budget) for slow modes.
+        let w = Instant::now();
+        for x in inputs.iter().cycle().take(warmup.min(inputs.len() * 4)) {
             black_box(f(x));
+            if w.elapsed().as_secs_f64() > self.max_seconds / 10.0 {
+                break;
+            }
         }
         let mut decisions = Vec::with_capacity(inputs.len());
         let mut errors = 0usize;
         let t = Instant::now();
-        for x in inputs {
+        for (i, x) in inputs.iter().enumerate() {
             let (d, e) = f(x);
             decisions.push(d);
             errors += usize::from(e);
+            if i % 16 == 15 && t.elapsed().as_secs_f64() > self.max_seconds {
+                break;
+            }
         }
         self.emit(mode, t.elapsed().as_secs_f64(), decisions, errors);
     }
@@ -143,6 +159,9 @@ impl Out {
                 decisions.push(d);
                 errors += usize::from(e);
             }
+            if t.elapsed().as_secs_f64() > self.max_seconds {
+                break;
+            }
         }
         self.emit(mode, t.elapsed().as_secs_f64(), decisions, errors);
     }
@@ -165,7 +184,7 @@ fn main() {
     let mut sizes = json!({});
     match a.engine.as_str() {
         "privet" => {
-            let out = Out { dir: a.dir.clone(), engine: "privet-native" };
+            let out = Out { dir: a.dir.clone(), engine: "privet-native", max_seconds: a.max_seconds };
             let bundle = privet::Bundle::load(&a.dir).expect("load bundle");
             let load_ms = t0.elapsed().as_secs_f64() * 1e3;
             // The packed bundle is what the wasm hosts (wasmtime, Node) load.
@@ -181,7 +200,7 @@ fn main() {
             out.run_batch("slice-batch1000", &lb, warm_chunks, |c| bundle.decide_batch_json(c).iter().map(verdict).collect());
         }
         "wasmtime" => {
-            let out = Out { dir: a.dir.clone(), engine: "privet-wasmtime" };
+            let out = Out { dir: a.dir.clone(), engine: "privet-wasmtime", max_seconds: a.max_seconds };
             let packed = std::fs::read(a.dir.join("bundle.privet")).expect("bundle.privet (run --engine privet first)");
             let module = privet_host::WasmModule::from_file(&a.wasm, privet_host::HostConfig::default()).expect("module");
             let host = privet_host::Host::new(&module, &packed).expect("host");
@@ -207,7 +226,7 @@ fn main() {
             out.run("store-nofuel", &store_lines, a.warmup, |l| verdict(&host.decide_json(l)));
         }
         "cedar" => {
-            let out = Out { dir: a.dir.clone(), engine: "cedar-native" };
+            let out = Out { dir: a.dir.clone(), engine: "cedar-native", max_seconds: a.max_seconds };
             let c = CedarSide::load(&a.dir);
             sizes["load_ms"] = json!(t0.elapsed().as_secs_f64() * 1e3);
             let auth = Authorizer::new();

@@ -1,0 +1,89 @@
+// Combines the JSON lines of benches/compare (main.rs via `cargo run --example bench-compare`, and node.mjs)
+// into one plain-text table, and checks that every engine and mode decided every request identically.
+//
+//   node benches/compare/report.mjs DIR RESULTS.jsonl
+//
+// DIR is the workload directory (its decisions/ holds one 'a'/'d' byte per request per engine/mode, in
+// workload order). Exits 1 when any two engines disagree on any request both ran, or a row reports errors.
+//
+// "vs peer" is this row's decisions/s over its peer's: Privet rows against cedar doing the same thing on the
+// same host kind (native: cedar-policy's Authorizer; Node: @cedar-policy/cedar-wasm), store modes against
+// cedar's store mode and slice modes against cedar's slice mode; wasmtime rows against native cedar-policy
+// (cedar has no wasmtime host).
+
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [dir, resultsPath] = process.argv.slice(2);
+const all = readFileSync(resultsPath, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const rows = all.filter((r) => r.kind === undefined);
+const procs = Object.fromEntries(all.filter((r) => r.kind === 'process').map((p) => [p.engine, p]));
+
+const peerEngine = { 'privet-native': 'cedar-native', 'privet-wasmtime': 'cedar-native', 'privet-node': 'cedar-wasm' };
+const rate = (e, m) => rows.find((r) => r.engine === e && r.mode === m)?.per_sec;
+function peer(r) {
+  const pe = peerEngine[r.engine];
+  if (!pe) return ['', ''];
+  const pm = r.mode.startsWith('slice') ? 'slice' : 'store';
+  const p = rate(pe, pm);
+  return p ? [`${pe}/${pm}`, `${(r.per_sec / p).toFixed(2)}x`] : ['', ''];
+}
+const mb = (kb) => (kb ? `${(kb / 1024).toFixed(0)} MB` : '');
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+const table = [['engine', 'mode', 'requests', 'decisions/s', 'vs peer', 'peer', 'errors', 'peak RSS']];
+for (const r of rows) {
+  const [p, ratio] = peer(r);
+  table.push([r.engine, r.mode, fmt(r.requests), fmt(r.per_sec), ratio, p, String(r.errors), mb(procs[r.engine]?.vmhwm_kb)]);
+}
+const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
+const right = new Set([2, 3, 4, 6, 7]);
+const line = (row) => row.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+console.log(line(table[0]));
+console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+for (const row of table.slice(1)) console.log(line(row));
+
+// Sizes and load times.
+console.log('');
+const size = (f) => { try { return statSync(join(dir, f)).size; } catch { return 0; } };
+console.log(`workload: ${dir}: entities.json ${fmt(size('entities.json'))} B, packed bundle (bundle.privet) ${fmt(size('bundle.privet'))} B`);
+for (const [e, p] of Object.entries(procs)) {
+  const bits = [`peak RSS ${mb(p.vmhwm_kb)}`];
+  if (p.load_ms !== undefined) bits.push(`load ${fmt(p.load_ms)} ms`);
+  if (p.wasm_bytes) bits.push(`wasm module ${fmt(p.wasm_bytes)} B`);
+  if (p.cedar_wasm_version) bits.push(`cedar-wasm ${p.cedar_wasm_version}`);
+  console.log(`  ${e.padEnd(16)} ${bits.join(', ')}`);
+}
+
+// Agreement: every decisions file against the reference (privet-native/store for store-mode inputs,
+// privet-native/slice for slice-mode inputs), over the prefix both ran.
+const ddir = join(dir, 'decisions');
+const files = readdirSync(ddir).filter((f) => f.endsWith('.txt'));
+const read = (f) => readFileSync(join(ddir, f), 'latin1');
+const refs = { store: read('privet-native--store.txt'), slice: read('privet-native--slice.txt') };
+let disagreements = 0;
+let compared = 0;
+const detail = [];
+for (const f of files) {
+  const mode = f.replace(/\.txt$/, '').split('--')[1];
+  const ref = refs[mode.startsWith('slice') ? 'slice' : 'store'];
+  const d = read(f);
+  let n = 0;
+  const first = [];
+  for (let i = 0; i < Math.min(d.length, ref.length); i++) {
+    if (d[i] !== ref[i]) {
+      n++;
+      if (first.length < 5) first.push(i);
+    }
+  }
+  compared += Math.min(d.length, ref.length);
+  disagreements += n;
+  if (n) detail.push(`  ${f}: ${n} disagreements (request indexes ${first.join(', ')}…)`);
+}
+// Store vs slice inputs differ (a quarter of the slices change consent state), so they are not compared with each other.
+console.log('');
+console.log(`agreement: ${files.length} engine/mode runs, ${fmt(compared)} decisions compared, ${disagreements} disagreements`);
+for (const l of detail) console.log(l);
+const errored = rows.filter((r) => r.errors > 0);
+for (const r of errored) console.log(`  ${r.engine}/${r.mode}: ${r.errors} decisions carried errors`);
+process.exit(disagreements === 0 && errored.length === 0 ? 0 : 1);

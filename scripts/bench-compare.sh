@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Privet vs Cedar on the reference privacy workload, in one run.
+#
+#   scripts/bench-compare.sh [--entities N] [--requests N] [--seed S] [--max-seconds S] [--warmup N] [--slow N]
+#
+# 1. generates the workload (benches/gen_workload.rs, release) into target/bench-compare/workload;
+# 2. runs, one process per engine, on the same inputs:
+#      privet-native    privet-core via the `privet` crate        (benches/compare/main.rs --engine privet)
+#      cedar-native     cedar-policy 4.14.1 Authorizer             (--engine cedar)
+#      privet-wasmtime  target/wasm/privet.wasm in privet-host     (--engine wasmtime)
+#      privet-node      bindings/js on the same privet.wasm        (benches/compare/node.mjs --engine privet)
+#      cedar-wasm       @cedar-policy/cedar-wasm 4.13.0 in Node    (node.mjs --engine cedar)
+#      node-baseline    an empty Node process (for reading peak RSS)
+# 3. prints one table (decisions/s, ratio against the cedar peer, peak RSS = VmHWM of that engine's process),
+#    sizes and load times, and the agreement check: every engine/mode's allow/deny per request against
+#    privet-native's. Exits non-zero on any disagreement or any decision that carried errors.
+#
+# Defaults are small (5,000 entities, 10,000 requests) because the machines are shared; each mode runs its
+# requests after a warm-up and stops early after --max-seconds (default 20), reporting what it ran. What each
+# mode measures is documented at the top of benches/compare/main.rs and benches/compare/node.mjs.
+# The wasm module is used as built (target/wasm/privet.wasm; scripts/build-wasm.sh builds it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+entities=5000 requests=10000 seed=7 max_seconds=20 warmup=1000 slow=20
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --entities) entities=$2 ;;
+    --requests) requests=$2 ;;
+    --seed) seed=$2 ;;
+    --max-seconds) max_seconds=$2 ;;
+    --warmup) warmup=$2 ;;
+    --slow) slow=$2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1 (see --help)" >&2; exit 64 ;;
+  esac
+  shift 2
+done
+
+out=target/bench-compare
+dir=$out/workload
+wasm=target/wasm/privet.wasm
+[ -f "$wasm" ] || { echo "$wasm is missing: run scripts/build-wasm.sh" >&2; exit 1; }
+
+echo "== building (release)" >&2
+cargo build -q --release --example gen-workload --example bench-compare
+if [ ! -d benches/compare/node_modules/@cedar-policy/cedar-wasm ]; then
+  (cd benches/compare && npm ci --no-audit --no-fund --silent)
+fi
+
+echo "== workload: $entities entities, $requests requests, seed $seed" >&2
+rm -rf "$dir"
+target/release/examples/gen-workload --out "$dir" --entities "$entities" --requests "$requests" --seed "$seed"
+
+results=$out/results.jsonl
+: > "$results"
+common=(--dir "$dir" --warmup "$warmup" --slow "$slow" --max-seconds "$max_seconds" --wasm "$wasm")
+# privet-native first: it also writes the packed bundle the wasm hosts load.
+for engine in privet cedar wasmtime; do
+  echo "== $engine (native process)" >&2
+  target/release/examples/bench-compare --engine "$engine" "${common[@]}" | tee -a "$results" >&2
+done
+for engine in privet cedar baseline; do
+  echo "== $engine (node)" >&2
+  node benches/compare/node.mjs --engine "$engine" "${common[@]}" | tee -a "$results" >&2
+done
+
+echo >&2
+echo "Privet vs Cedar, $entities entities, $requests requests ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+node benches/compare/report.mjs "$dir" "$results"
