@@ -107,7 +107,7 @@ fn suite_requests(pack: &Path) -> Vec<String> {
                 _ => Vec::new(),
             };
             let case_entities = case.get("entities").and_then(Value::as_array).cloned().unwrap_or_default();
-            let slice = merge(shared.iter().chain(own.iter()).chain(case_entities.iter()));
+            let slice = privet_core::merge_entity_lists(shared.iter().chain(own.iter()).chain(case_entities.iter()));
             if !slice.is_empty() {
                 map.insert("entities".into(), Value::Array(slice));
             }
@@ -118,17 +118,6 @@ fn suite_requests(pack: &Path) -> Vec<String> {
     out
 }
 
-fn merge<'a>(items: impl Iterator<Item = &'a Value>) -> Vec<Value> {
-    let mut order: Vec<String> = Vec::new();
-    let mut by_uid: BTreeMap<String, Value> = BTreeMap::new();
-    for item in items {
-        let key = item.get("uid").map(|u| u.to_string()).unwrap_or_else(|| item.to_string());
-        if by_uid.insert(key.clone(), item.clone()).is_none() {
-            order.push(key);
-        }
-    }
-    order.into_iter().filter_map(|k| by_uid.remove(&k)).collect()
-}
 
 const NS: &str = "Cpra";
 const FLOW_ACTIONS: &[&str] = &["disclose", "sell", "share", "use"];

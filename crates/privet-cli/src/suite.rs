@@ -1,7 +1,6 @@
 //! Test suites: Privet's own format (YAML or JSON: a bundle, shared entity files, cases with expectations) and
 //! the JSON format of `cedar run-tests` (an array of cases with `decision`, `reason`, `num_errors`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use privet_core::Verdict;
@@ -159,7 +158,7 @@ fn privet_case(c: PrivetCase, shared: &[Value]) -> Result<Case, String> {
         Some(Value::Null) | None => Vec::new(),
         Some(_) => return Err(format!("case `{}`: `request.entities` must be an array", c.name)),
     };
-    let slice = merge_entities(shared.iter().chain(own.iter()).chain(c.entities.iter()));
+    let slice = privet_core::merge_entity_lists(shared.iter().chain(own.iter()).chain(c.entities.iter()));
     if !slice.is_empty() {
         map.insert("entities".into(), Value::Array(slice));
     }
@@ -184,19 +183,6 @@ fn privet_case(c: PrivetCase, shared: &[Value]) -> Result<Case, String> {
             obligations: c.expect.obligations,
         },
     })
-}
-
-/// Entities by uid, later ones replacing earlier ones, first-seen order kept.
-fn merge_entities<'a>(items: impl Iterator<Item = &'a Value>) -> Vec<Value> {
-    let mut order: Vec<String> = Vec::new();
-    let mut by_uid: BTreeMap<String, Value> = BTreeMap::new();
-    for item in items {
-        let key = item.get("uid").map(|u| u.to_string()).unwrap_or_else(|| item.to_string());
-        if by_uid.insert(key.clone(), item.clone()).is_none() {
-            order.push(key);
-        }
-    }
-    order.into_iter().filter_map(|k| by_uid.remove(&k)).collect()
 }
 
 fn cedar_case(item: Value, index: usize, dir: &Path, file: &Path) -> Result<Case, String> {

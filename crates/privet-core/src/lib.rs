@@ -87,6 +87,6 @@ pub use engine::Explanation;
 pub use error::{DecisionError, ErrorCode, LoadDiagnostic, LoadError};
 pub use limits::Limits;
 pub use manifest::{Manifest, Semantics};
-pub use request::Request;
+pub use request::{Request, merge_entity_lists};
 pub use source::{BundleSources, SourceFile};
 pub use store::StoreUpdate;

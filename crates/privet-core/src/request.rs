@@ -1,6 +1,8 @@
 //! The request model: principal, action, resource and context in Cedar's JSON forms, plus an optional entity
 //! slice used together with the store — the shape `@cedar-policy/cedar-wasm`'s `isAuthorized` takes.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -82,6 +84,20 @@ impl Request {
         }
         Ok(Request { id: map.remove("id"), principal, action, resource, context, entities })
     }
+}
+
+/// Composes an entity slice from several lists (shared entity files, then a case's own entities): entities by
+/// uid, a later one replacing an earlier one with the same uid (as an upsert does), first-seen order kept.
+pub fn merge_entity_lists<'a>(items: impl Iterator<Item = &'a Value>) -> Vec<Value> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_uid: BTreeMap<String, Value> = BTreeMap::new();
+    for item in items {
+        let key = item.get("uid").map(|u| u.to_string()).unwrap_or_else(|| item.to_string());
+        if by_uid.insert(key.clone(), item.clone()).is_none() {
+            order.push(key);
+        }
+    }
+    order.into_iter().filter_map(|k| by_uid.remove(&k)).collect()
 }
 
 fn kind(v: &Value) -> &'static str {

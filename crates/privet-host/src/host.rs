@@ -31,41 +31,16 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use privet_core::{Decision, DecisionError, ErrorCode, Limits, Semantics, StoreUpdate};
-use serde::Deserialize;
+use privet_core::{Decision, DecisionError, ErrorCode, StoreUpdate};
 use serde_json::Value;
+
+use privet_core::BundleInfo;
 
 use crate::config::HostConfig;
 use crate::error::{HostError, HostFault};
 use crate::instance::RawInstance;
 use crate::module::{WasmModule, check_interrupt};
 use crate::pool::{Pool, Slot};
-
-/// A summary of the loaded bundle as the guest reports it (privet-core's `BundleInfo`, which is not
-/// `Deserialize`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-pub struct BundleInfo {
-    /// Bundle name.
-    pub name: String,
-    /// Bundle version.
-    #[serde(default)]
-    pub version: Option<String>,
-    /// Description.
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Content hash (`sha256:…`).
-    pub hash: String,
-    /// `fail-closed` or `cedar`.
-    pub semantics: Semantics,
-    /// Policy ids in load order.
-    pub policies: Vec<String>,
-    /// Entities in the store.
-    pub entities: usize,
-    /// Store revision: 0 at load, +1 per applied update.
-    pub store_revision: u64,
-    /// The limits in force.
-    pub limits: Limits,
-}
 
 /// Counters, for monitoring and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -57,6 +57,7 @@ mod pool;
 
 pub use config::{HostConfig, Interrupt};
 pub use error::{HostError, HostFault};
-pub use host::{BundleInfo, Host, HostStats};
+pub use host::{Host, HostStats};
+pub use privet_core::BundleInfo;
 pub use instance::{LastError, RawInstance, unpack};
 pub use module::{ABI_MAJOR, WasmModule};
