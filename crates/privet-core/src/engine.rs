@@ -97,19 +97,21 @@ impl Bundle {
 
     /// Decides one request and also reports every permit and forbid whose conditions held.
     pub fn explain(&self, request: &Request) -> Explanation {
-        let decision = self.decide(request);
         let mut permits_applied = Vec::new();
-        let mut forbids_applied = Vec::new();
-        if let Ok(prepared) = self.prepare(request) {
-            let entities = self.entities_for(&prepared);
-            if let Ok(entities) = entities {
-                let all = self.meta.authorizer.is_authorized(&prepared.request, &self.meta.permits, &entities);
-                permits_applied = self.infos(all.diagnostics().reason());
-            }
-            if decision.decision == Verdict::Deny {
-                forbids_applied = decision.determining.clone();
-            }
-        }
+        let mut decision = match self.prepare(request) {
+            Ok(prepared) => match self.entities_for(&prepared) {
+                Ok(entities) => {
+                    let all = self.meta.authorizer.is_authorized(&prepared.request, &self.meta.permits, &entities);
+                    permits_applied = self.infos(all.diagnostics().reason());
+                    self.authorize_with(&prepared, &entities)
+                }
+                Err(e) => self.deny(e),
+            },
+            Err(errors) => Decision::deny_with(errors, self.meta.hash.clone()),
+        };
+        decision.id = request.id.clone();
+        let forbids_applied =
+            if decision.decision == Verdict::Deny { decision.determining.clone() } else { Vec::new() };
         Explanation { decision, permits_applied, forbids_applied }
     }
 
@@ -209,11 +211,15 @@ impl Bundle {
     }
 
     fn authorize(&self, prepared: &Prepared) -> Decision {
+        match self.entities_for(prepared) {
+            Ok(entities) => self.authorize_with(prepared, &entities),
+            Err(e) => self.deny(e),
+        }
+    }
+
+    /// Decides a prepared request against the entities made for it (see `entities_for`).
+    fn authorize_with(&self, prepared: &Prepared, entities: &Entities) -> Decision {
         let meta = &self.meta;
-        let entities = match self.entities_for(prepared) {
-            Ok(e) => e,
-            Err(e) => return self.deny(e),
-        };
         let mut errors = Vec::new();
         if meta.semantics == Semantics::FailClosed {
             for (uid, path) in [(&prepared.principal, "principal"), (&prepared.resource, "resource")] {
@@ -231,7 +237,7 @@ impl Bundle {
                 return Decision::deny_with(errors, meta.hash.clone());
             }
         }
-        let response = meta.authorizer.is_authorized(&prepared.request, &meta.policies, &entities);
+        let response = meta.authorizer.is_authorized(&prepared.request, &meta.policies, entities);
         self.verdict_of(&response)
     }
 
