@@ -11,6 +11,7 @@ use cedar_policy::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::compiled::{Compiled, FastStore};
 use crate::context_diagnosis::ContextTypes;
 use crate::decision::{Obligation, PolicyEffect, PolicyInfo};
 use crate::error::{DecisionError, ErrorCode, LoadDiagnostic, LoadError, line_col};
@@ -28,6 +29,8 @@ pub struct Bundle {
     pub(crate) store: Entities,
     pub(crate) index: Arc<StoreIndex>,
     pub(crate) store_revision: u64,
+    /// The compiled store (see `compiled/`), `None` when the bundle or store is not compiled.
+    pub(crate) fast: Option<Arc<FastStore>>,
 }
 
 /// The immutable part of a bundle, shared by clones.
@@ -51,6 +54,8 @@ pub(crate) struct BundleMeta {
     /// Context types by action, to name the field of a context cedar refuses.
     pub(crate) context_types: ContextTypes,
     pub(crate) authorizer: Authorizer,
+    /// The compiled policy set, `None` when the schema uses something the compiled path does not model.
+    pub(crate) compiled: Option<Compiled>,
     pub(crate) sources: BundleSources,
     pub(crate) warnings: Vec<String>,
 }
@@ -282,6 +287,8 @@ impl Bundle {
         };
         let actions = schema.actions().cloned().collect();
         let policy_literals = policy_literals(policies.policies());
+        let compiled = compile(&sources, &policies, &order, &infos, &limits);
+        let fast = compiled.as_ref().and_then(|c| c.build_store(sources.entities.as_ref().map(|f| f.text.as_str())));
         let meta = BundleMeta {
             name: manifest.bundle.name.clone().unwrap_or_else(|| default_name.to_string()),
             version: manifest.bundle.version.clone(),
@@ -298,12 +305,34 @@ impl Bundle {
             policy_literals,
             context_types: ContextTypes::from_schema_text(&sources.schema.name, &sources.schema.text),
             authorizer: Authorizer::new(),
+            compiled,
             sources,
             warnings,
         };
         let index = Arc::new(StoreIndex::build(&store));
-        Ok(Bundle { meta: Arc::new(meta), store, index, store_revision: 0 })
+        Ok(Bundle { meta: Arc::new(meta), store, index, store_revision: 0, fast: fast.map(Arc::new) })
     }
+}
+
+/// Compiles the validated policies for the fast path (see `compiled/`).
+fn compile(
+    sources: &BundleSources,
+    policies: &PolicySet,
+    order: &[PolicyId],
+    infos: &HashMap<PolicyId, Arc<PolicyInfo>>,
+    limits: &Limits,
+) -> Option<Compiled> {
+    let schema_json = if sources.schema.name.ends_with(".json") {
+        serde_json::from_str::<serde_json::Value>(&sources.schema.text).ok()?
+    } else {
+        cedar_policy::SchemaFragment::from_cedarschema_str(&sources.schema.text).ok()?.0.to_json_value().ok()?
+    };
+    let mut list = Vec::with_capacity(order.len());
+    for id in order {
+        let est = policies.policy(id)?.to_json().ok()?;
+        list.push((est, infos.get(id)?.clone()));
+    }
+    Compiled::build(&schema_json, &list, limits)
 }
 
 fn parse_schema(file: &SourceFile, diags: &mut Vec<LoadDiagnostic>) -> Option<Schema> {

@@ -42,6 +42,22 @@ pub struct Explanation {
 impl Bundle {
     /// Decides one request given as JSON text. Never fails: malformed input is a deny with a located error.
     pub fn decide_json(&self, json: &str) -> Decision {
+        if let Some(d) = self.decide_compiled(json) {
+            return d;
+        }
+        self.decide_json_reference(json)
+    }
+
+    /// For differential tests and benchmarks: the compiled path alone (`None` where it leaves the request to
+    /// cedar's path). Not a stable API.
+    #[doc(hidden)]
+    pub fn decide_json_compiled(&self, json: &str) -> Option<Decision> {
+        self.decide_compiled(json)
+    }
+
+    /// For differential tests and benchmarks: cedar's path alone. Not a stable API.
+    #[doc(hidden)]
+    pub fn decide_json_reference(&self, json: &str) -> Decision {
         match Request::parse(json, self.limits()) {
             Ok(req) => self.decide(&req),
             Err(e) => Decision::deny_with(vec![e], self.meta.hash.clone()),
@@ -60,6 +76,28 @@ impl Bundle {
     /// error; a malformed element gives a deny in its place, and the rest are decided.
     pub fn decide_batch_json(&self, json: &str) -> Vec<Decision> {
         let limits = self.limits();
+        // The compiled path takes each element's text as it is; an element it leaves is parsed and decided on
+        // cedar's path.
+        if self.meta.compiled.is_some() && self.fast.is_some() && json.len() <= limits.max_batch_bytes {
+            if check_json_depth(json, limits.max_json_depth + 1, "batch").is_ok() {
+                if let Ok(items) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(json) {
+                    if items.len() <= limits.max_batch_requests {
+                        return items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, raw)| {
+                                self.decide_compiled(raw.get())
+                                    .unwrap_or_else(|| match serde_json::from_str::<Value>(raw.get()) {
+                                        Ok(v) => self.decide_value(v),
+                                        Err(e) => self.deny(DecisionError::from_json(&e, raw.get(), "request")),
+                                    })
+                                    .with_error_prefix(i)
+                            })
+                            .collect();
+                    }
+                }
+            }
+        }
         let parsed = check_size(json, limits.max_batch_bytes, "batch")
             .and_then(|()| check_json_depth(json, limits.max_json_depth + 1, "batch"))
             .and_then(|()| {
@@ -113,6 +151,12 @@ impl Bundle {
         let forbids_applied =
             if decision.decision == Verdict::Deny { decision.determining.clone() } else { Vec::new() };
         Explanation { decision, permits_applied, forbids_applied }
+    }
+
+    /// The compiled path (see `compiled/`): `None` leaves the request to cedar's path.
+    fn decide_compiled(&self, json: &str) -> Option<Decision> {
+        let meta = &self.meta;
+        meta.compiled.as_ref()?.decide_json(self.fast.as_deref()?, json, meta.semantics, &meta.limits, &meta.hash)
     }
 
     fn deny(&self, e: DecisionError) -> Decision {

@@ -70,6 +70,7 @@
 #![warn(missing_docs)]
 
 mod bundle;
+mod compiled;
 mod context_diagnosis;
 mod decision;
 mod engine;

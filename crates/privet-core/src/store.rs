@@ -53,7 +53,9 @@ impl Bundle {
             .clone()
             .upsert_entities(entities, None)
             .map_err(|e| vec![DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities")])?;
-        Ok(self.replace_store(store, upserted, 0))
+        let update = self.replace_store(store, upserted, 0);
+        self.update_compiled(|c, s| c.upsert(s, json));
+        Ok(update)
     }
 
     /// Removes entities given as a JSON array of uids (`{"type": .., "id": ..}` or `T::"id"`). Uids not in the
@@ -94,13 +96,33 @@ impl Bundle {
     /// Removes entities by uid. Uids not in the store are ignored.
     pub fn remove_entities(&mut self, uids: Vec<EntityUid>) -> Result<StoreUpdate, DecisionError> {
         let present: Vec<EntityUid> = uids.into_iter().filter(|u| self.store.get(u).is_some()).collect();
+        let named: Vec<(String, String)> =
+            present.iter().map(|u| (u.type_name().to_string(), u.id().unescaped().to_string())).collect();
         let removed = present.len();
         let store = self
             .store
             .clone()
             .remove_entities(present)
             .map_err(|e| DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)))?;
-        Ok(self.replace_store(store, 0, removed))
+        let update = self.replace_store(store, 0, removed);
+        self.update_compiled(|c, s| c.remove(s, &named));
+        Ok(update)
+    }
+
+    /// Applies an update (already applied to cedar's store) to the compiled store, then checks the ancestors of
+    /// every entity it touched, and of their descendants, against cedar's store. On any failure the compiled
+    /// store is dropped and decisions take cedar's path.
+    fn update_compiled(
+        &mut self,
+        apply: impl FnOnce(&crate::compiled::Compiled, &mut crate::compiled::FastStore) -> Option<Vec<u32>>,
+    ) {
+        let (Some(compiled), Some(mut fast)) = (self.meta.compiled.as_ref(), self.fast.take()) else { return };
+        let store = std::sync::Arc::make_mut(&mut fast);
+        if let Some(touched) = apply(compiled, store) {
+            if compiled.agrees_with(store, &self.store, &touched) {
+                self.fast = Some(fast);
+            }
+        }
     }
 
     fn replace_store(&mut self, store: cedar_policy::Entities, upserted: usize, removed: usize) -> StoreUpdate {

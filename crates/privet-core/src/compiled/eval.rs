@@ -1,0 +1,393 @@
+//! Evaluating compiled policies against one request: the store, the request's slice (entities that replace or
+//! add to stored ones for this request), and the four variables. Follows cedar's evaluator operator by
+//! operator: the same short-circuits, the same type rules. Any evaluation error is a `Bail`: the caller then
+//! decides the request on cedar's path, which reports the error exactly.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::expr::{Bin, CPolicy, Expr, Pat, Scope, Var};
+use super::ext::{self, ExtArg, ExtOut};
+use super::schema::TypeId;
+use super::store::{EntityData, FastStore};
+use super::value::{AttrId, EntId, EntRef, Val, field};
+
+/// Evaluation stopped: an error (or a case the fast path leaves to cedar).
+#[derive(Debug)]
+pub(crate) struct Bail;
+
+type R<T> = Result<T, Bail>;
+
+/// An entity of the request's slice, with its ancestors computed over slice and store.
+#[derive(Debug)]
+pub(crate) struct SliceEntity {
+    pub(crate) uid: EntRef,
+    pub(crate) ty: TypeId,
+    pub(crate) attrs: Arc<[(AttrId, Val)]>,
+    pub(crate) tags: Option<Box<[(Box<str>, Val)]>>,
+    pub(crate) parents: Vec<EntRef>,
+    pub(crate) ancestors: Vec<EntRef>,
+}
+
+/// An entity as evaluation sees it.
+enum View<'a> {
+    Stored(&'a EntityData),
+    Slice(&'a SliceEntity),
+}
+
+impl<'a> View<'a> {
+    fn attrs(&self) -> &'a [(AttrId, Val)] {
+        match self {
+            View::Stored(d) => &d.attrs,
+            View::Slice(s) => &s.attrs,
+        }
+    }
+    fn tags(&self) -> &'a [(Box<str>, Val)] {
+        match self {
+            View::Stored(d) => d.tags.as_deref().unwrap_or_default(),
+            View::Slice(s) => s.tags.as_deref().unwrap_or_default(),
+        }
+    }
+}
+
+/// What one request is evaluated against.
+pub(crate) struct Env<'a> {
+    pub(crate) store: &'a FastStore,
+    pub(crate) slice: &'a [SliceEntity],
+    /// principal, action, resource, context.
+    pub(crate) vars: &'a [Val; 4],
+}
+
+impl<'a> Env<'a> {
+    fn entity(&self, r: &EntRef) -> Option<View<'a>> {
+        if let Some(s) = self.slice.iter().find(|s| s.uid == *r) {
+            return Some(View::Slice(s));
+        }
+        match r {
+            EntRef::Known(e) => self.store.get(*e).map(View::Stored),
+            EntRef::Local(_) => None,
+        }
+    }
+
+    /// Whether the entity exists (in the slice or the store).
+    pub(crate) fn exists(&self, r: &EntRef) -> bool {
+        self.entity(r).is_some()
+    }
+
+    fn type_of(&self, r: &EntRef) -> Option<TypeId> {
+        match r {
+            EntRef::Known(e) => self.store.uids.uid(*e).map(|u| u.0),
+            EntRef::Local(l) => Some(l.0),
+        }
+    }
+
+    /// `a in b` for entities: equal, or `b` among `a`'s ancestors.
+    fn is_in(&self, a: &EntRef, b: &EntRef) -> bool {
+        if a == b {
+            return true;
+        }
+        match self.entity(a) {
+            Some(View::Stored(d)) => match b {
+                EntRef::Known(id) => d.ancestors.binary_search(id).is_ok(),
+                EntRef::Local(_) => false,
+            },
+            Some(View::Slice(s)) => s.ancestors.contains(b),
+            None => false,
+        }
+    }
+
+    fn scope(&self, s: &Scope, v: &Val) -> R<bool> {
+        let Val::Ent(r) = v else { return Err(Bail) };
+        Ok(match s {
+            Scope::Any => true,
+            Scope::Eq(e) => *r == EntRef::Known(*e),
+            Scope::In(e) => self.is_in(r, &EntRef::Known(*e)),
+            Scope::Is(t) => self.type_of(r) == Some(*t),
+            Scope::IsIn(t, e) => self.type_of(r) == Some(*t) && self.is_in(r, &EntRef::Known(*e)),
+        })
+    }
+
+    /// Whether a policy's scope and conditions hold (its action constraint was checked by the index).
+    pub(crate) fn satisfied(&self, p: &'a CPolicy) -> R<bool> {
+        if !self.scope(&p.principal, &self.vars[0])? || !self.scope(&p.resource, &self.vars[2])? {
+            return Ok(false);
+        }
+        for c in &p.conditions {
+            if !self.bool(c)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn bool(&self, e: &'a Expr) -> R<bool> {
+        match &*self.eval(e)? {
+            Val::Bool(b) => Ok(*b),
+            _ => Err(Bail),
+        }
+    }
+
+    fn long(&self, e: &'a Expr) -> R<i64> {
+        match &*self.eval(e)? {
+            Val::Long(n) => Ok(*n),
+            _ => Err(Bail),
+        }
+    }
+
+    fn eval(&self, e: &'a Expr) -> R<Cow<'a, Val>> {
+        Ok(match e {
+            Expr::Lit(v) => Cow::Borrowed(v),
+            Expr::Var(v) => Cow::Borrowed(match v {
+                Var::Principal => &self.vars[0],
+                Var::Action => &self.vars[1],
+                Var::Resource => &self.vars[2],
+                Var::Context => &self.vars[3],
+            }),
+            Expr::Not(a) => Cow::Owned(Val::Bool(!self.bool(a)?)),
+            Expr::Neg(a) => Cow::Owned(Val::Long(self.long(a)?.checked_neg().ok_or(Bail)?)),
+            Expr::And(a, b) => Cow::Owned(Val::Bool(self.bool(a)? && self.bool(b)?)),
+            Expr::Or(a, b) => Cow::Owned(Val::Bool(self.bool(a)? || self.bool(b)?)),
+            Expr::Bin(op, a, b) => Cow::Owned(self.binary(*op, a, b)?),
+            Expr::IsEmpty(a) => match &*self.eval(a)? {
+                Val::Set(s) => Cow::Owned(Val::Bool(s.is_empty())),
+                _ => return Err(Bail),
+            },
+            Expr::Attr(a, id) => self.attr(a, *id)?,
+            Expr::Has(a, id) => Cow::Owned(Val::Bool(match self.eval(a)? {
+                Cow::Borrowed(Val::Ent(r)) => self.entity(r).is_some_and(|v| field(v.attrs(), *id).is_some()),
+                Cow::Owned(Val::Ent(r)) => self.entity(&r).is_some_and(|v| field(v.attrs(), *id).is_some()),
+                v => match &*v {
+                    Val::Rec(fields) => field(fields, *id).is_some(),
+                    _ => return Err(Bail),
+                },
+            })),
+            Expr::Like(a, pat) => match &*self.eval(a)? {
+                Val::Str(s) => Cow::Owned(Val::Bool(like(s, pat))),
+                _ => return Err(Bail),
+            },
+            Expr::Is(a, t, inn) => {
+                let Val::Ent(r) = &*self.eval(a)? else { return Err(Bail) };
+                let r = r.clone();
+                let is = self.type_of(&r) == Some(*t);
+                match inn {
+                    None => Cow::Owned(Val::Bool(is)),
+                    Some(b) if !is => {
+                        // Cedar evaluates `is T in e` as `is T && in e`: the right side is not evaluated.
+                        let _ = b;
+                        Cow::Owned(Val::Bool(false))
+                    }
+                    Some(b) => Cow::Owned(Val::Bool(self.in_value(&r, &*self.eval(b)?)?)),
+                }
+            }
+            Expr::If(c, t, f) => {
+                if self.bool(c)? {
+                    self.eval(t)?
+                } else {
+                    self.eval(f)?
+                }
+            }
+            Expr::Set(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    out.push(self.eval(i)?.into_owned());
+                }
+                Cow::Owned(Val::Set(Arc::from(out)))
+            }
+            Expr::Record(fields) => {
+                let mut out = Vec::with_capacity(fields.len());
+                for (k, v) in fields {
+                    out.push((*k, self.eval(v)?.into_owned()));
+                }
+                Cow::Owned(Val::Rec(Arc::from(out)))
+            }
+            Expr::Call(name, args) => {
+                let vals = args.iter().map(|a| self.eval(a)).collect::<R<Vec<_>>>()?;
+                let mut ext_args = Vec::with_capacity(vals.len());
+                for v in &vals {
+                    ext_args.push(match &**v {
+                        Val::Ext(x) => ExtArg::Ext(x),
+                        Val::Long(n) => ExtArg::Long(*n),
+                        Val::Str(s) => ExtArg::Str(s),
+                        Val::Bool(b) => ExtArg::Bool(*b),
+                        _ => return Err(Bail),
+                    });
+                }
+                Cow::Owned(match ext::call(name, &ext_args).map_err(|()| Bail)? {
+                    ExtOut::Bool(b) => Val::Bool(b),
+                    ExtOut::Long(n) => Val::Long(n),
+                    ExtOut::Ext(x) => Val::Ext(Arc::new(x)),
+                })
+            }
+            Expr::Error => return Err(Bail),
+        })
+    }
+
+    fn attr(&self, a: &'a Expr, id: AttrId) -> R<Cow<'a, Val>> {
+        match self.eval(a)? {
+            Cow::Borrowed(Val::Ent(r)) => {
+                let view = self.entity(r).ok_or(Bail)?;
+                field(view.attrs(), id).map(Cow::Borrowed).ok_or(Bail)
+            }
+            Cow::Borrowed(Val::Rec(fields)) => field(fields, id).map(Cow::Borrowed).ok_or(Bail),
+            Cow::Owned(Val::Ent(r)) => {
+                let view = self.entity(&r).ok_or(Bail)?;
+                field(view.attrs(), id).map(Cow::Borrowed).ok_or(Bail)
+            }
+            Cow::Owned(Val::Rec(fields)) => field(&fields, id).cloned().map(Cow::Owned).ok_or(Bail),
+            _ => Err(Bail),
+        }
+    }
+
+    /// `a in b` where `b` is an entity or a set of entities.
+    fn in_value(&self, a: &EntRef, b: &Val) -> R<bool> {
+        match b {
+            Val::Ent(b) => Ok(self.is_in(a, b)),
+            Val::Set(items) => {
+                let mut found = false;
+                for i in items.iter() {
+                    let Val::Ent(b) = i else { return Err(Bail) };
+                    found = found || self.is_in(a, b);
+                }
+                Ok(found)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    fn binary(&self, op: Bin, a: &'a Expr, b: &'a Expr) -> R<Val> {
+        let l = self.eval(a)?;
+        let r = self.eval(b)?;
+        let (l, r) = (&*l, &*r);
+        Ok(Val::Bool(match op {
+            Bin::Eq => l == r,
+            Bin::Ne => l != r,
+            Bin::Lt | Bin::Le | Bin::Gt | Bin::Ge => {
+                let ord = match (l, r) {
+                    (Val::Long(x), Val::Long(y)) => x.cmp(y),
+                    (Val::Ext(x), Val::Ext(y)) => ext::compare(x, y).ok_or(Bail)?,
+                    _ => return Err(Bail),
+                };
+                match op {
+                    Bin::Lt => ord.is_lt(),
+                    Bin::Le => ord.is_le(),
+                    Bin::Gt => ord.is_gt(),
+                    _ => ord.is_ge(),
+                }
+            }
+            Bin::Add | Bin::Sub | Bin::Mul => {
+                let (Val::Long(x), Val::Long(y)) = (l, r) else { return Err(Bail) };
+                let n = match op {
+                    Bin::Add => x.checked_add(*y),
+                    Bin::Sub => x.checked_sub(*y),
+                    _ => x.checked_mul(*y),
+                };
+                return n.map(Val::Long).ok_or(Bail);
+            }
+            Bin::In => {
+                let Val::Ent(x) = l else { return Err(Bail) };
+                self.in_value(x, r)?
+            }
+            Bin::Contains => {
+                let Val::Set(s) = l else { return Err(Bail) };
+                s.iter().any(|x| x == r)
+            }
+            Bin::ContainsAll | Bin::ContainsAny => {
+                let (Val::Set(x), Val::Set(y)) = (l, r) else { return Err(Bail) };
+                if matches!(op, Bin::ContainsAll) {
+                    y.iter().all(|v| x.iter().any(|w| w == v))
+                } else {
+                    y.iter().any(|v| x.iter().any(|w| w == v))
+                }
+            }
+            Bin::GetTag => {
+                let (Val::Ent(x), Val::Str(t)) = (l, r) else { return Err(Bail) };
+                let view = self.entity(x).ok_or(Bail)?;
+                return tag(view.tags(), t).cloned().ok_or(Bail);
+            }
+            Bin::HasTag => {
+                let (Val::Ent(x), Val::Str(t)) = (l, r) else { return Err(Bail) };
+                self.entity(x).is_some_and(|v| tag(v.tags(), t).is_some())
+            }
+        }))
+    }
+}
+
+fn tag<'t>(tags: &'t [(Box<str>, Val)], name: &str) -> Option<&'t Val> {
+    tags.binary_search_by(|(k, _)| (**k).cmp(name)).ok().map(|i| &tags[i].1)
+}
+
+/// Cedar's `like`: `*` matches any run of characters (including none); everything else matches itself.
+fn like(text: &str, pat: &[Pat]) -> bool {
+    let s: Vec<char> = text.chars().collect();
+    let (mut i, mut p) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        match pat.get(p) {
+            Some(Pat::Char(c)) if *c == s[i] => {
+                i += 1;
+                p += 1;
+            }
+            Some(Pat::Star) => {
+                star = Some((p, i));
+                p += 1;
+            }
+            _ => match star {
+                Some((sp, si)) => {
+                    p = sp + 1;
+                    i = si + 1;
+                    star = Some((sp, si + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pat[p.min(pat.len())..].iter().all(|x| *x == Pat::Star)
+}
+
+/// The ancestors of a slice entity: its parents and theirs, through the slice and the store. `None` on a cycle
+/// within the slice.
+pub(crate) fn slice_ancestors(store: &FastStore, slice: &[SliceEntity], start: usize) -> Option<Vec<EntRef>> {
+    let mut out: Vec<EntRef> = Vec::new();
+    let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+    let mut seen_slice = vec![false; slice.len()];
+    seen_slice[start] = true;
+    while let Some((si, depth)) = stack.pop() {
+        if depth > slice.len() {
+            return None;
+        }
+        for p in &slice[si].parents {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+            if let Some(j) = slice.iter().position(|s| s.uid == *p) {
+                if j == start {
+                    return None;
+                }
+                if !seen_slice[j] {
+                    seen_slice[j] = true;
+                    stack.push((j, depth + 1));
+                }
+            } else if let EntRef::Known(e) = p {
+                if let Some(d) = store.get(*e) {
+                    for a in d.ancestors.iter() {
+                        let a = EntRef::Known(*a);
+                        // A stored ancestor replaced by the slice with other parents is the caller's fallback case.
+                        if !out.contains(&a) {
+                            out.push(a);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The `EntId` of a known reference.
+#[allow(dead_code)]
+pub(crate) fn known(r: &EntRef) -> Option<EntId> {
+    match r {
+        EntRef::Known(e) => Some(*e),
+        EntRef::Local(_) => None,
+    }
+}

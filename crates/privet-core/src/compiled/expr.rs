@@ -1,0 +1,328 @@
+//! Policies compiled from cedar's JSON policy form (EST) into a small expression tree over interned names and
+//! uids. A policy that uses anything not listed here is not compiled (`None`), and requests it could apply to
+//! take cedar's path.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::ext::{self, Ext};
+use super::schema::{TypeId, TypedSchema};
+use super::store::Uids;
+use super::value::{AttrId, EntId, EntRef, Names, Val};
+
+/// The request variables.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Var {
+    Principal,
+    Action,
+    Resource,
+    Context,
+}
+
+/// Binary operators evaluated strictly (both sides).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Bin {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    In,
+    Contains,
+    ContainsAll,
+    ContainsAny,
+    GetTag,
+    HasTag,
+}
+
+/// One element of a `like` pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pat {
+    Char(char),
+    Star,
+}
+
+/// A compiled expression.
+#[derive(Debug)]
+pub(crate) enum Expr {
+    Lit(Val),
+    Var(Var),
+    Not(Box<Expr>),
+    Neg(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Bin(Bin, Box<Expr>, Box<Expr>),
+    IsEmpty(Box<Expr>),
+    Attr(Box<Expr>, AttrId),
+    Has(Box<Expr>, AttrId),
+    Like(Box<Expr>, Box<[Pat]>),
+    Is(Box<Expr>, TypeId, Option<Box<Expr>>),
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    Set(Vec<Expr>),
+    Record(Vec<(AttrId, Expr)>),
+    Call(Box<str>, Vec<Expr>),
+    /// Always an evaluation error (e.g. a constructor applied to a bad literal).
+    Error,
+}
+
+/// A scope constraint on the principal or resource.
+#[derive(Debug, Clone)]
+pub(crate) enum Scope {
+    Any,
+    Eq(EntId),
+    In(EntId),
+    Is(TypeId),
+    IsIn(TypeId, EntId),
+}
+
+/// A compiled policy.
+#[derive(Debug)]
+pub(crate) struct CPolicy {
+    pub(crate) permit: bool,
+    pub(crate) principal: Scope,
+    /// Actions the policy's action constraint admits; `None` for any action.
+    pub(crate) actions: Option<Vec<EntId>>,
+    /// Action constraint as written, resolved against the action hierarchy by the caller.
+    pub(crate) action_in: Option<(bool, Vec<EntId>)>,
+    pub(crate) resource: Scope,
+    /// `when` bodies as they are, `unless` bodies negated, in order.
+    pub(crate) conditions: Vec<Expr>,
+}
+
+/// What compiling needs.
+pub(crate) struct Compiler<'a> {
+    pub(crate) schema: &'a TypedSchema,
+    pub(crate) names: &'a mut Names,
+    pub(crate) uids: &'a mut Uids,
+}
+
+impl Compiler<'_> {
+    fn uid(&mut self, v: &Value) -> Option<EntId> {
+        let v = v.get("__entity").unwrap_or(v);
+        let ty = self.schema.type_id(v.get("type")?.as_str()?)?;
+        Some(self.uids.intern(ty, v.get("id")?.as_str()?))
+    }
+
+    fn scope(&mut self, v: &Value) -> Option<Scope> {
+        match v.get("op")?.as_str()? {
+            "All" | "all" => Some(Scope::Any),
+            "==" => Some(Scope::Eq(self.uid(v.get("entity")?)?)),
+            "in" => Some(Scope::In(self.uid(v.get("entity")?)?)),
+            "is" => {
+                let ty = self.schema.type_id(v.get("entity_type")?.as_str()?)?;
+                match v.get("in") {
+                    None => Some(Scope::Is(ty)),
+                    Some(i) => Some(Scope::IsIn(ty, self.uid(i.get("entity")?)?)),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Compiles one policy's EST.
+    pub(crate) fn policy(&mut self, est: &Value) -> Option<CPolicy> {
+        let permit = match est.get("effect")?.as_str()? {
+            "permit" => true,
+            "forbid" => false,
+            _ => return None,
+        };
+        let principal = self.scope(est.get("principal")?)?;
+        let resource = self.scope(est.get("resource")?)?;
+        let a = est.get("action")?;
+        let action_in = match a.get("op")?.as_str()? {
+            "All" | "all" => None,
+            "==" => Some((false, vec![self.uid(a.get("entity")?)?])),
+            "in" => match (a.get("entity"), a.get("entities")) {
+                (Some(e), _) => Some((true, vec![self.uid(e)?])),
+                (None, Some(Value::Array(es))) => {
+                    Some((true, es.iter().map(|e| self.uid(e)).collect::<Option<Vec<_>>>()?))
+                }
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let mut conditions = Vec::new();
+        for c in est.get("conditions")?.as_array()? {
+            let body = self.expr(c.get("body")?, 0)?;
+            match c.get("kind")?.as_str()? {
+                "when" => conditions.push(body),
+                "unless" => conditions.push(Expr::Not(Box::new(body))),
+                _ => return None,
+            }
+        }
+        Some(CPolicy { permit, principal, actions: None, action_in, resource, conditions })
+    }
+
+    fn boxed(&mut self, v: &Value, depth: usize) -> Option<Box<Expr>> {
+        self.expr(v, depth + 1).map(Box::new)
+    }
+
+    fn two(&mut self, v: &Value, depth: usize) -> Option<(Box<Expr>, Box<Expr>)> {
+        Some((self.boxed(v.get("left")?, depth)?, self.boxed(v.get("right")?, depth)?))
+    }
+
+    fn expr(&mut self, v: &Value, depth: usize) -> Option<Expr> {
+        if depth > 200 {
+            return None;
+        }
+        let obj = v.as_object()?;
+        if obj.len() != 1 {
+            return None;
+        }
+        let (op, arg) = obj.iter().next()?;
+        let bin = |b: Bin, s: &mut Self| s.two(arg, depth).map(|(l, r)| Expr::Bin(b, l, r));
+        match op.as_str() {
+            "Value" => self.literal(arg, 0).map(Expr::Lit),
+            "Var" => Some(Expr::Var(match arg.as_str()? {
+                "principal" => Var::Principal,
+                "action" => Var::Action,
+                "resource" => Var::Resource,
+                "context" => Var::Context,
+                _ => return None,
+            })),
+            "!" => Some(Expr::Not(self.boxed(arg.get("arg")?, depth)?)),
+            "neg" => Some(Expr::Neg(self.boxed(arg.get("arg")?, depth)?)),
+            "isEmpty" => Some(Expr::IsEmpty(self.boxed(arg.get("arg")?, depth)?)),
+            "&&" => self.two(arg, depth).map(|(l, r)| Expr::And(l, r)),
+            "||" => self.two(arg, depth).map(|(l, r)| Expr::Or(l, r)),
+            "==" => bin(Bin::Eq, self),
+            "!=" => bin(Bin::Ne, self),
+            "<" => bin(Bin::Lt, self),
+            "<=" => bin(Bin::Le, self),
+            ">" => bin(Bin::Gt, self),
+            ">=" => bin(Bin::Ge, self),
+            "+" => bin(Bin::Add, self),
+            "-" => bin(Bin::Sub, self),
+            "*" => bin(Bin::Mul, self),
+            "in" => bin(Bin::In, self),
+            "contains" => bin(Bin::Contains, self),
+            "containsAll" => bin(Bin::ContainsAll, self),
+            "containsAny" => bin(Bin::ContainsAny, self),
+            "getTag" => bin(Bin::GetTag, self),
+            "hasTag" => bin(Bin::HasTag, self),
+            "." => {
+                let left = self.boxed(arg.get("left")?, depth)?;
+                Some(Expr::Attr(left, self.names.intern(arg.get("attr")?.as_str()?)))
+            }
+            "has" => {
+                let left = arg.get("left")?;
+                match arg.get("attr")? {
+                    Value::String(a) => Some(Expr::Has(self.boxed(left, depth)?, self.names.intern(a))),
+                    // `e has a.b.c` is `e has a && e.a has b && e.a.b has c`.
+                    Value::Array(path) => {
+                        let mut out: Option<Expr> = None;
+                        let mut prefix = self.expr(left, depth + 1)?;
+                        for (i, a) in path.iter().enumerate() {
+                            let id = self.names.intern(a.as_str()?);
+                            let test = Expr::Has(Box::new(prefix), id);
+                            out = Some(match out {
+                                None => test,
+                                Some(o) => Expr::And(Box::new(o), Box::new(test)),
+                            });
+                            if i + 1 < path.len() {
+                                prefix = self.expr(left, depth + 1)?;
+                                for b in &path[..=i] {
+                                    prefix = Expr::Attr(Box::new(prefix), self.names.intern(b.as_str()?));
+                                }
+                            } else {
+                                break;
+                            }
+                        }
+                        out
+                    }
+                    _ => None,
+                }
+            }
+            "like" => {
+                let left = self.boxed(arg.get("left")?, depth)?;
+                let mut pat = Vec::new();
+                for p in arg.get("pattern")?.as_array()? {
+                    match p {
+                        Value::String(s) if s == "Wildcard" => pat.push(Pat::Star),
+                        Value::Object(o) => pat.extend(o.get("Literal")?.as_str()?.chars().map(Pat::Char)),
+                        _ => return None,
+                    }
+                }
+                Some(Expr::Like(left, pat.into_boxed_slice()))
+            }
+            "is" => {
+                let left = self.boxed(arg.get("left")?, depth)?;
+                let ty = self.schema.type_id(arg.get("entity_type")?.as_str()?)?;
+                let inn = match arg.get("in") {
+                    Some(i) => Some(self.boxed(i, depth)?),
+                    None => None,
+                };
+                Some(Expr::Is(left, ty, inn))
+            }
+            "if-then-else" => Some(Expr::If(
+                self.boxed(arg.get("if")?, depth)?,
+                self.boxed(arg.get("then")?, depth)?,
+                self.boxed(arg.get("else")?, depth)?,
+            )),
+            "Set" => Some(Expr::Set(arg.as_array()?.iter().map(|e| self.expr(e, depth + 1)).collect::<Option<_>>()?)),
+            "Record" => {
+                let mut fields = Vec::new();
+                for (k, e) in arg.as_object()? {
+                    fields.push((self.names.intern(k), self.expr(e, depth + 1)?));
+                }
+                fields.sort_by_key(|f| f.0);
+                Some(Expr::Record(fields))
+            }
+            name if ext::is_function(name) => {
+                let args: Vec<Expr> =
+                    arg.as_array()?.iter().map(|e| self.expr(e, depth + 1)).collect::<Option<_>>()?;
+                // A constructor applied to a string literal is built once, here.
+                if let [Expr::Lit(Val::Str(s))] = args.as_slice() {
+                    if matches!(name, "decimal" | "ip" | "datetime" | "duration") {
+                        return Some(match ext::construct(name, s) {
+                            Some(e) => Expr::Lit(Val::Ext(Arc::new(e))),
+                            None => Expr::Error,
+                        });
+                    }
+                }
+                Some(Expr::Call(Box::from(name), args))
+            }
+            _ => None,
+        }
+    }
+
+    /// A literal in cedar's JSON value form.
+    fn literal(&mut self, v: &Value, depth: usize) -> Option<Val> {
+        if depth > 64 {
+            return None;
+        }
+        match v {
+            Value::Bool(b) => Some(Val::Bool(*b)),
+            Value::Number(n) => n.as_i64().map(Val::Long),
+            Value::String(s) => Some(Val::Str(Arc::from(s.as_str()))),
+            Value::Array(items) => {
+                Some(Val::Set(items.iter().map(|i| self.literal(i, depth + 1)).collect::<Option<Arc<[Val]>>>()?))
+            }
+            Value::Object(o) => {
+                if let Some(e) = o.get("__entity") {
+                    return self.uid(e).map(|id| Val::Ent(EntRef::Known(id)));
+                }
+                if let Some(x) = o.get("__extn") {
+                    let e: Ext = ext::construct(x.get("fn")?.as_str()?, x.get("arg")?.as_str()?)?;
+                    return Some(Val::Ext(Arc::new(e)));
+                }
+                self.record_literal(o, depth)
+            }
+            Value::Null => None,
+        }
+    }
+
+    fn record_literal(&mut self, o: &Map<String, Value>, depth: usize) -> Option<Val> {
+        let mut fields = Vec::new();
+        for (k, v) in o {
+            fields.push((self.names.intern(k), self.literal(v, depth + 1)?));
+        }
+        fields.sort_by_key(|f| f.0);
+        Some(Val::Rec(Arc::from(fields)))
+    }
+}

@@ -1,0 +1,381 @@
+//! The compiled decision path. At load the validated policies are compiled (see `expr.rs`) over interned uids
+//! and attribute names, indexed by action, and the store is compiled alongside (`store.rs`). A request's JSON is
+//! parsed straight into that form, typed by the schema (`json.rs`), and only the policies that can apply to its
+//! action are evaluated (`eval.rs`).
+//!
+//! The fast path answers only when it is sure to answer as cedar would: any input it does not parse, any
+//! evaluation error, any policy it could not compile, any slice that changes stored ancestry sends the request
+//! down cedar's path (`engine.rs`), which gives the exact decision and the exact error. The differential tests
+//! hold the two paths to the same answers.
+
+mod eval;
+mod expr;
+pub(crate) mod ext;
+mod json;
+mod schema;
+mod store;
+mod value;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use crate::decision::{Decision, PolicyInfo, Verdict};
+use crate::limits::{Limits, check_json_depth};
+use crate::manifest::Semantics;
+
+use eval::{Env, SliceEntity, slice_ancestors};
+use expr::{CPolicy, Compiler};
+use json::Cx;
+use schema::{RecordTy, TypeId, TypedSchema};
+pub(crate) use store::FastStore;
+use store::Uids;
+use value::{EntId, EntRef, Names, Val};
+
+/// What a request with a given action needs.
+#[derive(Debug)]
+struct ActionPlan {
+    principals: Vec<TypeId>,
+    resources: Vec<TypeId>,
+    context: Arc<RecordTy>,
+    /// Indices of the policies that can apply; `None` when one of them is not compiled.
+    policies: Option<Box<[u32]>>,
+}
+
+/// The compiled policy set.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    schema: TypedSchema,
+    names: Names,
+    policies: Vec<Option<CPolicy>>,
+    infos: Vec<Arc<PolicyInfo>>,
+    /// Position of each policy when sorted by id (determining policies are reported in id order).
+    rank: Vec<u32>,
+    plans: FxHashMap<EntId, ActionPlan>,
+    base_uids: Uids,
+    actions: Vec<(EntId, TypeId, Vec<EntId>)>,
+    /// Whether the schema's nesting keeps every request the fast path accepts within the JSON depth limit.
+    depth_safe: bool,
+}
+
+/// How many policies were compiled, for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompileStats {
+    pub(crate) compiled: usize,
+    pub(crate) total: usize,
+}
+
+impl Compiled {
+    /// Compiles the policies (`(est, info)` in load order) against the schema's JSON form. `None` when the
+    /// schema uses something the fast path does not model.
+    pub(crate) fn build(schema_json: &Value, policies: &[(Value, Arc<PolicyInfo>)], limits: &Limits) -> Option<Compiled> {
+        let mut names = Names::default();
+        let schema = TypedSchema::from_json(schema_json, &mut names)?;
+        let mut uids = Uids::new(schema.types.len());
+        let action_ids: Vec<EntId> = schema.actions.iter().map(|a| uids.intern(a.type_id, &a.id)).collect();
+        let mut actions = Vec::new();
+        for (a, e) in schema.actions.iter().zip(&action_ids) {
+            let parents = a.member_of.iter().map(|(t, id)| uids.intern(*t, id)).collect();
+            actions.push((*e, a.type_id, parents));
+        }
+        let mut compiled = Vec::with_capacity(policies.len());
+        for (est, _) in policies {
+            let mut c = Compiler { schema: &schema, names: &mut names, uids: &mut uids };
+            compiled.push(c.policy(est));
+        }
+        // Action ancestors (the schema's action groups, transitively).
+        let ancestors_of = |start: EntId| -> Vec<EntId> {
+            let mut out = Vec::new();
+            let mut stack = vec![start];
+            while let Some(a) = stack.pop() {
+                for (e, _, parents) in &actions {
+                    if *e == a {
+                        for p in parents {
+                            if !out.contains(p) && out.len() < 10_000 {
+                                out.push(*p);
+                                stack.push(*p);
+                            }
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let mut plans = FxHashMap::default();
+        for (a, e) in schema.actions.iter().zip(&action_ids) {
+            let Some(context) = a.context.clone() else { continue };
+            let anc = ancestors_of(*e);
+            let mut list = Vec::new();
+            let mut complete = true;
+            for (i, (p, (est, _))) in compiled.iter().zip(policies).enumerate() {
+                let applies = match p {
+                    Some(p) => match &p.action_in {
+                        None => true,
+                        Some((false, targets)) => targets.contains(e),
+                        Some((true, targets)) => targets.iter().any(|t| t == e || anc.contains(t)),
+                    },
+                    None => {
+                        // Not compiled: does its action scope admit this action? If unsure, assume it does.
+                        !est_action_excludes(est, &schema, &uids, *e, &anc)
+                    }
+                };
+                if applies {
+                    if p.is_none() {
+                        complete = false;
+                    }
+                    list.push(i as u32);
+                }
+            }
+            let policies = complete.then(|| list.into_boxed_slice());
+            plans.insert(
+                *e,
+                ActionPlan { principals: a.principals.clone(), resources: a.resources.clone(), context, policies },
+            );
+        }
+        let infos: Vec<Arc<PolicyInfo>> = policies.iter().map(|(_, i)| i.clone()).collect();
+        let mut order: Vec<usize> = (0..infos.len()).collect();
+        order.sort_by(|a, b| infos[*a].id.cmp(&infos[*b].id));
+        let mut rank = vec![0u32; infos.len()];
+        for (r, i) in order.into_iter().enumerate() {
+            rank[i] = r as u32;
+        }
+        let depth_safe = schema.max_depth + 8 <= limits.max_json_depth;
+        Some(Compiled {
+            schema,
+            names,
+            policies: compiled,
+            infos,
+            rank,
+            plans,
+            base_uids: uids,
+            actions,
+            depth_safe,
+        })
+    }
+
+    pub(crate) fn stats(&self) -> CompileStats {
+        CompileStats { compiled: self.policies.iter().filter(|p| p.is_some()).count(), total: self.policies.len() }
+    }
+
+    /// Compiles the store from its JSON text. `None` if it cannot (decisions then take cedar's path).
+    pub(crate) fn build_store(&self, text: Option<&str>) -> Option<FastStore> {
+        FastStore::build(&self.schema, &self.names, self.base_uids.clone(), &self.actions, text)
+    }
+
+    /// Applies an upsert (JSON array of entities, already accepted by cedar) to the compiled store.
+    pub(crate) fn upsert(&self, store: &mut FastStore, text: &str) -> Option<Vec<EntId>> {
+        let parsed = {
+            let uids = &mut store.uids;
+            let mut resolve = |ty: TypeId, id: &str| EntRef::Known(uids.intern(ty, id));
+            let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
+            json::entity_list(&mut cx, text, usize::MAX)?
+        };
+        let mut touched = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            if let EntRef::Known(e) = p.uid {
+                touched.push(e);
+            }
+            store.insert(p)?;
+        }
+        store.recompute_closure()?;
+        Some(touched)
+    }
+
+    /// Removes entities (given as `(type name, id)`) from the compiled store; links to them go too, as in cedar.
+    pub(crate) fn remove(&self, store: &mut FastStore, uids: &[(String, String)]) -> Option<Vec<EntId>> {
+        let mut touched = Vec::new();
+        for (t, id) in uids {
+            let ty = self.schema.type_id(t)?;
+            if let Some(e) = store.uids.get(ty, id) {
+                touched.push(e);
+                store.remove(e);
+            }
+        }
+        for d in store.entities.iter_mut().flatten() {
+            if d.parents.iter().any(|p| touched.contains(p)) {
+                d.parents = d.parents.iter().copied().filter(|p| !touched.contains(p)).collect();
+            }
+        }
+        store.recompute_closure()?;
+        Some(touched)
+    }
+
+    /// The uid of an interned entity, in cedar's form.
+    fn cedar_uid(&self, store: &FastStore, e: EntId) -> Option<cedar_policy::EntityUid> {
+        let (t, id) = store.uids.uid(e)?;
+        let name = cedar_policy::EntityTypeName::from_str(&self.schema.types.get(*t as usize)?.name).ok()?;
+        Some(cedar_policy::EntityUid::from_type_name_and_id(name, cedar_policy::EntityId::new(&**id)))
+    }
+
+    /// Whether the compiled store agrees with cedar's on presence and ancestors of the touched entities and of
+    /// every entity below them.
+    pub(crate) fn agrees_with(&self, store: &FastStore, cedar: &cedar_policy::Entities, touched: &[EntId]) -> bool {
+        let mut check: Vec<EntId> = touched.to_vec();
+        for (i, d) in store.entities.iter().enumerate() {
+            if let Some(d) = d {
+                if d.ancestors.iter().any(|a| touched.contains(a)) {
+                    check.push(i as EntId);
+                }
+            }
+        }
+        check.iter().all(|&e| {
+            let Some(uid) = self.cedar_uid(store, e) else { return false };
+            match (store.get(e), cedar.get(&uid)) {
+                (None, None) => true,
+                (Some(d), Some(_)) => {
+                    let mut theirs: Vec<String> = cedar.ancestors(&uid).into_iter().flatten().map(|a| a.to_string()).collect();
+                    let mut ours: Vec<String> = d
+                        .ancestors
+                        .iter()
+                        .filter_map(|a| self.cedar_uid(store, *a).map(|u| u.to_string()))
+                        .collect();
+                    theirs.sort();
+                    ours.sort();
+                    ours == theirs
+                }
+                _ => false,
+            }
+        })
+    }
+
+    /// Decides a request given as JSON text, or `None` to leave it to cedar's path.
+    pub(crate) fn decide_json(
+        &self,
+        store: &FastStore,
+        text: &str,
+        semantics: Semantics,
+        limits: &Limits,
+        hash: &Arc<str>,
+    ) -> Option<Decision> {
+        if text.len() > limits.max_request_bytes {
+            return None;
+        }
+        if !self.depth_safe {
+            check_json_depth(text, limits.max_json_depth, "request").ok()?;
+        }
+        let uids = &store.uids;
+        let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+        let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
+        let context_of = |a: &EntRef| match a {
+            EntRef::Known(e) => self.plans.get(e).map(|p| &p.context),
+            EntRef::Local(_) => None,
+        };
+        let req = json::parse_with(
+            text,
+            json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: limits.max_slice_entities },
+        )?;
+        let ((pt, principal), (_, action), (rt, resource)) = (req.principal, req.action, req.resource);
+        let EntRef::Known(action_id) = action else { return None };
+        let plan = self.plans.get(&action_id)?;
+        let policies = plan.policies.as_deref()?;
+        if !plan.principals.contains(&pt) || !plan.resources.contains(&rt) {
+            return None;
+        }
+        let context = match (req.context, req.raw_context) {
+            (Some(c), _) => c,
+            (None, Some(raw)) => json::record_value(&mut cx, &plan.context, raw.get())?,
+            (None, None) if plan.context.required == 0 => Arc::from(Vec::new()),
+            (None, None) => return None,
+        };
+        let slice = self.slice(store, req.entities)?;
+        let id = req.id;
+        let vars = [Val::Ent(principal), Val::Ent(action), Val::Ent(resource), Val::Rec(context)];
+        let env = Env { store, slice: &slice, vars: &vars };
+        let (Val::Ent(p), Val::Ent(r)) = (&vars[0], &vars[2]) else { return None };
+        if semantics == Semantics::FailClosed && (!env.exists(p) || !env.exists(r)) {
+            return None;
+        }
+        let mut permits: Vec<u32> = Vec::new();
+        let mut forbids: Vec<u32> = Vec::new();
+        for &i in policies {
+            let p = self.policies.get(i as usize)?.as_ref()?;
+            if env.satisfied(p).ok()? {
+                if p.permit {
+                    permits.push(i);
+                } else {
+                    forbids.push(i);
+                }
+            }
+        }
+        let (mut winners, verdict) = if !forbids.is_empty() {
+            (forbids, Verdict::Deny)
+        } else if !permits.is_empty() {
+            (permits, Verdict::Allow)
+        } else {
+            (Vec::new(), Verdict::Deny)
+        };
+        winners.sort_by_key(|i| self.rank.get(*i as usize).copied().unwrap_or(u32::MAX));
+        let determining: Vec<Arc<PolicyInfo>> =
+            winners.iter().filter_map(|i| self.infos.get(*i as usize).cloned()).collect();
+        Some(Decision {
+            id,
+            decision: verdict,
+            reasons: determining.iter().map(|p| p.id.clone()).collect(),
+            obligations: determining.iter().filter_map(|p| p.obligation.clone()).collect(),
+            determining,
+            errors: Vec::new(),
+            bundle: hash.clone(),
+        })
+    }
+
+    /// The request's entity slice, with ancestors computed. `None` when it cannot be parsed or when it changes the
+    /// ancestry of stored entities (cedar's path recomputes the hierarchy).
+    fn slice(&self, store: &FastStore, parsed: Vec<json::ParsedEntity>) -> Option<Vec<SliceEntity>> {
+        let mut slice: Vec<SliceEntity> = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            if slice.iter().any(|s| s.uid == p.uid) {
+                return None;
+            }
+            if let EntRef::Known(e) = &p.uid {
+                if store.has_descendants.get(*e as usize).copied().unwrap_or(false) {
+                    let stored: &[EntId] = store.get(*e).map(|d| &*d.parents).unwrap_or(&[]);
+                    let same = stored.len() == p.parents.len()
+                        && p.parents.iter().all(|x| matches!(x, EntRef::Known(k) if stored.contains(k)));
+                    if !same {
+                        return None;
+                    }
+                }
+            }
+            slice.push(SliceEntity {
+                uid: p.uid,
+                ty: p.ty,
+                attrs: p.attrs,
+                tags: p.tags,
+                parents: p.parents,
+                ancestors: Vec::new(),
+            });
+        }
+        for i in 0..slice.len() {
+            if !slice[i].parents.is_empty() {
+                slice[i].ancestors = slice_ancestors(store, &slice, i)?;
+            }
+        }
+        Some(slice)
+    }
+}
+
+/// Whether an uncompiled policy's action scope certainly excludes `action` (so it need not block the fast path
+/// for it).
+fn est_action_excludes(est: &Value, schema: &TypedSchema, uids: &Uids, action: EntId, anc: &[EntId]) -> bool {
+    let Some(a) = est.get("action") else { return false };
+    let uid = |v: &Value| -> Option<EntId> {
+        let v = v.get("__entity").unwrap_or(v);
+        let ty = schema.type_id(v.get("type")?.as_str()?)?;
+        uids.get(ty, v.get("id")?.as_str()?)
+    };
+    let targets: Vec<Option<EntId>> = match a.get("op").and_then(Value::as_str) {
+        Some("==") | Some("in") => match (a.get("entity"), a.get("entities")) {
+            (Some(e), _) => vec![uid(e)],
+            (None, Some(Value::Array(es))) => es.iter().map(uid).collect(),
+            _ => return false,
+        },
+        _ => return false,
+    };
+    let is_in = a.get("op").and_then(Value::as_str) == Some("in");
+    targets.iter().all(|t| match t {
+        Some(t) => *t != action && !(is_in && anc.contains(t)),
+        None => false,
+    })
+}

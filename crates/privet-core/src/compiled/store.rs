@@ -1,0 +1,201 @@
+//! The compiled entity store: uids interned to numbers, attributes as values sorted by attribute id, and each
+//! entity's ancestors (the transitive closure of its parents) as a sorted list, so `in` is a binary search.
+//! Built from the store's JSON at load and kept in step with every store update.
+
+use rustc_hash::FxHashMap;
+
+use super::json::{self, Cx, ParsedEntity};
+use super::schema::{TypeId, TypedSchema};
+use super::value::{AttrId, EntId, EntRef, Names, Val};
+
+/// Uids by type, numbered.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Uids {
+    by_type: Vec<FxHashMap<Box<str>, EntId>>,
+    uids: Vec<(TypeId, Box<str>)>,
+}
+
+impl Uids {
+    pub(crate) fn new(types: usize) -> Uids {
+        Uids { by_type: vec![FxHashMap::default(); types], uids: Vec::new() }
+    }
+
+    pub(crate) fn get(&self, ty: TypeId, id: &str) -> Option<EntId> {
+        self.by_type.get(ty as usize)?.get(id).copied()
+    }
+
+    pub(crate) fn intern(&mut self, ty: TypeId, id: &str) -> EntId {
+        if let Some(e) = self.get(ty, id) {
+            return e;
+        }
+        let e = self.uids.len() as EntId;
+        self.uids.push((ty, Box::from(id)));
+        if let Some(m) = self.by_type.get_mut(ty as usize) {
+            m.insert(Box::from(id), e);
+        }
+        e
+    }
+
+    pub(crate) fn uid(&self, e: EntId) -> Option<&(TypeId, Box<str>)> {
+        self.uids.get(e as usize)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.uids.len()
+    }
+
+    /// A reference for a uid: interned when known, else local to the request.
+    pub(crate) fn lookup(&self, ty: TypeId, id: &str) -> EntRef {
+        match self.get(ty, id) {
+            Some(e) => EntRef::Known(e),
+            None => EntRef::Local(std::sync::Arc::new((ty, Box::from(id)))),
+        }
+    }
+}
+
+/// One entity.
+#[derive(Debug, Clone)]
+pub(crate) struct EntityData {
+    pub(crate) ty: TypeId,
+    pub(crate) attrs: std::sync::Arc<[(AttrId, Val)]>,
+    pub(crate) tags: Option<Box<[(Box<str>, Val)]>>,
+    /// Direct parents.
+    pub(crate) parents: Box<[EntId]>,
+    /// Transitive closure of the parents, sorted.
+    pub(crate) ancestors: Box<[EntId]>,
+}
+
+/// The store.
+#[derive(Debug, Clone)]
+pub(crate) struct FastStore {
+    pub(crate) uids: Uids,
+    /// Indexed by `EntId`; `None` for uids that are known but not in the store.
+    pub(crate) entities: Vec<Option<EntityData>>,
+    /// Whether some stored entity has this one among its ancestors.
+    pub(crate) has_descendants: Vec<bool>,
+}
+
+impl FastStore {
+    /// The store from its JSON text (already accepted by cedar), on top of the interned uids of actions and
+    /// policy literals. `None` if the text uses a form the fast path does not parse, or the hierarchy is cyclic.
+    pub(crate) fn build(
+        schema: &TypedSchema,
+        names: &Names,
+        mut uids: Uids,
+        actions: &[(EntId, TypeId, Vec<EntId>)],
+        text: Option<&str>,
+    ) -> Option<FastStore> {
+        let parsed = match text {
+            Some(t) => {
+                let mut resolve = |ty: TypeId, id: &str| EntRef::Known(uids.intern(ty, id));
+                let mut cx = Cx { schema, names, resolve: &mut resolve };
+                json::entity_list(&mut cx, t, usize::MAX)?
+            }
+            None => Vec::new(),
+        };
+        let mut store = FastStore { uids, entities: Vec::new(), has_descendants: Vec::new() };
+        store.entities.resize(store.uids.len(), None);
+        for (e, ty, parents) in actions {
+            store.set(*e, *ty, std::sync::Arc::from(Vec::new()), None, parents.clone());
+        }
+        for p in parsed {
+            store.insert(p)?;
+        }
+        store.recompute_closure()?;
+        Some(store)
+    }
+
+    fn set(
+        &mut self,
+        e: EntId,
+        ty: TypeId,
+        attrs: std::sync::Arc<[(AttrId, Val)]>,
+        tags: Option<Box<[(Box<str>, Val)]>>,
+        parents: Vec<EntId>,
+    ) {
+        let i = e as usize;
+        if self.entities.len() <= i {
+            self.entities.resize(i + 1, None);
+        }
+        self.entities[i] =
+            Some(EntityData { ty, attrs, tags, parents: parents.into_boxed_slice(), ancestors: Box::from([]) });
+    }
+
+    /// Inserts or replaces a parsed entity (all its references interned). Call `recompute_closure` after.
+    pub(crate) fn insert(&mut self, p: ParsedEntity) -> Option<()> {
+        let EntRef::Known(e) = p.uid else { return None };
+        let parents: Option<Vec<EntId>> = p.parents.iter().map(|r| if let EntRef::Known(x) = r { Some(*x) } else { None }).collect();
+        self.set(e, p.ty, p.attrs, p.tags, parents?);
+        Some(())
+    }
+
+    pub(crate) fn remove(&mut self, e: EntId) {
+        if let Some(slot) = self.entities.get_mut(e as usize) {
+            *slot = None;
+        }
+    }
+
+    pub(crate) fn get(&self, e: EntId) -> Option<&EntityData> {
+        self.entities.get(e as usize)?.as_ref()
+    }
+
+    /// Recomputes every entity's ancestors from the direct parents (cedar's transitive closure). `None` on a
+    /// cycle.
+    pub(crate) fn recompute_closure(&mut self) -> Option<()> {
+        let n = self.entities.len();
+        self.entities.resize(self.uids.len().max(n), None);
+        let n = self.entities.len();
+        // 0 = not visited, 1 = in progress, 2 = done.
+        let mut state = vec![0u8; n];
+        let mut closure: Vec<Vec<EntId>> = vec![Vec::new(); n];
+        for start in 0..n {
+            if state[start] == 0 {
+                self.visit(start, &mut state, &mut closure)?;
+            }
+        }
+        let mut has_descendants = vec![false; n];
+        for (i, anc) in closure.into_iter().enumerate() {
+            for a in &anc {
+                has_descendants[*a as usize] = true;
+            }
+            if let Some(Some(d)) = self.entities.get_mut(i) {
+                d.ancestors = anc.into_boxed_slice();
+            }
+        }
+        self.has_descendants = has_descendants;
+        Some(())
+    }
+
+    fn visit(&self, node: usize, state: &mut [u8], closure: &mut [Vec<EntId>]) -> Option<()> {
+        // Iterative depth-first search: a deep hierarchy must not overflow the stack.
+        let mut stack: Vec<(usize, usize)> = vec![(node, 0)];
+        state[node] = 1;
+        while let Some(&mut (n, ref mut next)) = stack.last_mut() {
+            let parents: &[EntId] = self.get(n as EntId).map(|d| &*d.parents).unwrap_or(&[]);
+            if let Some(&p) = parents.get(*next) {
+                *next += 1;
+                let pi = p as usize;
+                match state.get(pi) {
+                    Some(0) => {
+                        state[pi] = 1;
+                        stack.push((pi, 0));
+                    }
+                    Some(1) => return None,
+                    _ => {}
+                }
+            } else {
+                let mut anc: Vec<EntId> = Vec::new();
+                for &p in parents {
+                    anc.push(p);
+                    anc.extend_from_slice(&closure[p as usize]);
+                }
+                anc.sort_unstable();
+                anc.dedup();
+                closure[n] = anc;
+                state[n] = 2;
+                stack.pop();
+            }
+        }
+        Some(())
+    }
+}

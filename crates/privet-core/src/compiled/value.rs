@@ -1,0 +1,93 @@
+//! Runtime values of the compiled evaluator, with Cedar's equality: entities by uid, sets as sets (order and
+//! duplicates ignored), records by fields, extension values by value. Attribute names are interned.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::ext::Ext;
+use super::schema::TypeId;
+
+/// An interned attribute name.
+pub(crate) type AttrId = u32;
+
+/// An interned entity uid (known to the bundle: in the store, an action, or named by a policy).
+pub(crate) type EntId = u32;
+
+/// Attribute names, interned at load.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Names {
+    ids: FxHashMap<Box<str>, AttrId>,
+    names: Vec<Box<str>>,
+}
+
+impl Names {
+    pub(crate) fn intern(&mut self, name: &str) -> AttrId {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as AttrId;
+        self.names.push(Box::from(name));
+        self.ids.insert(Box::from(name), id);
+        id
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<AttrId> {
+        self.ids.get(name).copied()
+    }
+
+    pub(crate) fn name(&self, id: AttrId) -> &str {
+        self.names.get(id as usize).map(|n| &**n).unwrap_or_default()
+    }
+}
+
+/// An entity reference: interned, or a uid seen only in this request (a new entity in its slice, or a reference
+/// to an entity the bundle has never heard of). A uid is interned whenever it can be, so an interned and a local
+/// reference are never equal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum EntRef {
+    Known(EntId),
+    Local(Arc<(TypeId, Box<str>)>),
+}
+
+/// A value.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Bool(bool),
+    Long(i64),
+    Str(Arc<str>),
+    Ent(EntRef),
+    Set(Arc<[Val]>),
+    /// Fields sorted by attribute id.
+    Rec(Arc<[(AttrId, Val)]>),
+    Ext(Arc<Ext>),
+}
+
+impl PartialEq for Val {
+    fn eq(&self, other: &Val) -> bool {
+        match (self, other) {
+            (Val::Bool(a), Val::Bool(b)) => a == b,
+            (Val::Long(a), Val::Long(b)) => a == b,
+            (Val::Str(a), Val::Str(b)) => a == b,
+            (Val::Ent(a), Val::Ent(b)) => a == b,
+            (Val::Set(a), Val::Set(b)) => {
+                Arc::ptr_eq(a, b)
+                    || (a.iter().all(|x| b.iter().any(|y| x == y)) && b.iter().all(|y| a.iter().any(|x| x == y)))
+            }
+            (Val::Rec(a), Val::Rec(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|((ka, va), (kb, vb))| ka == kb && va == vb)
+            }
+            (Val::Ext(a), Val::Ext(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Looks a field up in a record sorted by attribute id.
+pub(crate) fn field(rec: &[(AttrId, Val)], id: AttrId) -> Option<&Val> {
+    if rec.len() <= 8 {
+        rec.iter().find(|(k, _)| *k == id).map(|(_, v)| v)
+    } else {
+        rec.binary_search_by_key(&id, |(k, _)| *k).ok().map(|i| &rec[i].1)
+    }
+}
