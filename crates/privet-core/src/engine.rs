@@ -78,22 +78,14 @@ impl Bundle {
         let limits = self.limits();
         // The compiled path takes each element's text as it is; an element it leaves is parsed and decided on
         // cedar's path.
-        if self.meta.compiled.is_some() && self.fast.is_some() && json.len() <= limits.max_batch_bytes {
-            if check_json_depth(json, limits.max_json_depth + 1, "batch").is_ok() {
+        if let (Some(compiled), Some(_)) = (&self.meta.compiled, &self.fast) {
+            // Elements the compiled path takes are within the depth limit by their schema; the others are checked
+            // one by one before cedar's path parses them (see `decide_raw_batch`).
+            let depth_ok = compiled.depth_safe() || check_json_depth(json, limits.max_json_depth + 1, "batch").is_ok();
+            if json.len() <= limits.max_batch_bytes && depth_ok {
                 if let Ok(items) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(json) {
                     if items.len() <= limits.max_batch_requests {
-                        return items
-                            .iter()
-                            .enumerate()
-                            .map(|(i, raw)| {
-                                self.decide_compiled(raw.get())
-                                    .unwrap_or_else(|| match serde_json::from_str::<Value>(raw.get()) {
-                                        Ok(v) => self.decide_value(v),
-                                        Err(e) => self.deny(DecisionError::from_json(&e, raw.get(), "request")),
-                                    })
-                                    .with_error_prefix(i)
-                            })
-                            .collect();
+                        return self.decide_raw_batch(&items);
                     }
                 }
             }
@@ -151,6 +143,45 @@ impl Bundle {
         let forbids_applied =
             if decision.decision == Verdict::Deny { decision.determining.clone() } else { Vec::new() };
         Explanation { decision, permits_applied, forbids_applied }
+    }
+
+    /// Decides the elements of a batch, in order; a large batch is split over the machine's cores (natively; the
+    /// wasm build has one thread).
+    fn decide_raw_batch(&self, items: &[&serde_json::value::RawValue]) -> Vec<Decision> {
+        let one = |(i, raw): (usize, &&serde_json::value::RawValue)| {
+            let text = raw.get();
+            self.decide_compiled(text)
+                .unwrap_or_else(|| {
+                    match check_json_depth(text, self.meta.limits.max_json_depth, "request").and_then(|()| {
+                        serde_json::from_str::<Value>(text).map_err(|e| DecisionError::from_json(&e, text, "request"))
+                    }) {
+                        Ok(v) => self.decide_value(v),
+                        Err(e) => self.deny(e),
+                    }
+                })
+                .with_error_prefix(i)
+        };
+        let threads = batch_threads(items.len());
+        if threads <= 1 {
+            return items.iter().enumerate().map(one).collect();
+        }
+        let chunk = items.len().div_ceil(threads);
+        let parts: Vec<Vec<Decision>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    scope.spawn(move || part.iter().enumerate().map(|(j, raw)| one((c * chunk + j, raw))).collect())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let decided: usize = parts.iter().map(Vec::len).sum();
+        if decided != items.len() {
+            // A worker panicked (it cannot: the decision path is panic-free); decide the batch here instead.
+            return items.iter().enumerate().map(one).collect();
+        }
+        parts.into_iter().flatten().collect()
     }
 
     /// The compiled path (see `compiled/`): `None` leaves the request to cedar's path.
@@ -331,6 +362,16 @@ impl Decision {
         }
         self
     }
+}
+
+/// Worker threads for a batch of `n` requests: one per core, for batches large enough to pay for the threads.
+fn batch_threads(n: usize) -> usize {
+    const MIN_PER_THREAD: usize = 128;
+    if cfg!(target_arch = "wasm32") || n < 2 * MIN_PER_THREAD {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    cores.min(n / MIN_PER_THREAD).clamp(1, 16)
 }
 
 /// Parses an entity uid in either of cedar's JSON forms (`{"type": "T", "id": "x"}`, `{"__entity": …}`) or as

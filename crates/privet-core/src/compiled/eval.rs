@@ -10,7 +10,7 @@ use super::expr::{Bin, CPolicy, Expr, Pat, Scope, Var};
 use super::ext::{self, ExtArg, ExtOut};
 use super::schema::TypeId;
 use super::store::{EntityData, FastStore};
-use super::value::{AttrId, EntId, EntRef, Val, field};
+use super::value::{AttrId, EntId, EntRef, Tags, Val, field};
 
 /// Evaluation stopped: an error (or a case the fast path leaves to cedar).
 #[derive(Debug)]
@@ -22,9 +22,8 @@ type R<T> = Result<T, Bail>;
 #[derive(Debug)]
 pub(crate) struct SliceEntity {
     pub(crate) uid: EntRef,
-    pub(crate) ty: TypeId,
     pub(crate) attrs: Arc<[(AttrId, Val)]>,
-    pub(crate) tags: Option<Box<[(Box<str>, Val)]>>,
+    pub(crate) tags: Option<Tags>,
     pub(crate) parents: Vec<EntRef>,
     pub(crate) ancestors: Vec<EntRef>,
 }

@@ -85,8 +85,6 @@ pub(crate) enum Scope {
 pub(crate) struct CPolicy {
     pub(crate) permit: bool,
     pub(crate) principal: Scope,
-    /// Actions the policy's action constraint admits; `None` for any action.
-    pub(crate) actions: Option<Vec<EntId>>,
     /// Action constraint as written, resolved against the action hierarchy by the caller.
     pub(crate) action_in: Option<(bool, Vec<EntId>)>,
     pub(crate) resource: Scope,
@@ -155,7 +153,7 @@ impl Compiler<'_> {
                 _ => return None,
             }
         }
-        Some(CPolicy { permit, principal, actions: None, action_in, resource, conditions })
+        Some(CPolicy { permit, principal, action_in, resource, conditions })
     }
 
     fn boxed(&mut self, v: &Value, depth: usize) -> Option<Box<Expr>> {
@@ -274,8 +272,7 @@ impl Compiler<'_> {
                 Some(Expr::Record(fields))
             }
             name if ext::is_function(name) => {
-                let args: Vec<Expr> =
-                    arg.as_array()?.iter().map(|e| self.expr(e, depth + 1)).collect::<Option<_>>()?;
+                let args: Vec<Expr> = arg.as_array()?.iter().map(|e| self.expr(e, depth + 1)).collect::<Option<_>>()?;
                 // A constructor applied to a string literal is built once, here.
                 if let [Expr::Lit(Val::Str(s))] = args.as_slice() {
                     if matches!(name, "decimal" | "ip" | "datetime" | "duration") {

@@ -19,7 +19,6 @@
 //!
 //! Call style (function `decimal(..)` versus method `x.lessThan(..)`) is checked by cedar's parser, not here.
 
-
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
@@ -46,7 +45,9 @@ pub(crate) struct IpValue {
     pub(crate) prefix: u8,
 }
 
-/// An argument to an extension function (receiver first for methods).
+/// An argument to an extension function (receiver first for methods). No function takes a `Long` or a `Bool`:
+/// those variants exist so a wrongly typed argument reaches `call` and is refused there, as cedar refuses it.
+#[allow(dead_code)]
 pub(crate) enum ExtArg<'a> {
     /// An extension value.
     Ext(&'a Ext),

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::ext;
 use super::schema::{RecordTy, Ty, TypeId, TypedSchema};
-use super::value::{AttrId, EntRef, Names, Val};
+use super::value::{AttrId, EntRef, Names, Tags, Val};
 
 /// What parsing needs: the schema, attribute names, and how to turn a uid into a reference.
 pub(crate) struct Cx<'a> {
@@ -55,13 +55,28 @@ pub(crate) fn parse_with<'de, S: DeserializeSeed<'de>>(text: &'de str, seed: S) 
 }
 
 /// A uid as `(type name, id)`, in `{"type", "id"}` or `{"__entity": {...}}` form.
-struct UidSeed;
+/// `true` also accepts the string form `Type::"id"` (request principal, action and resource only: cedar's
+/// entity JSON does not take it).
+struct UidSeed(bool);
 
 impl<'de> DeserializeSeed<'de> for UidSeed {
     type Value = (Str<'de>, Str<'de>);
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
+        if self.0 { d.deserialize_any(self) } else { d.deserialize_map(self) }
     }
+}
+
+/// `Type::"id"` in its plainest form: type segments of identifier characters, an id without escapes. Anything
+/// else (spaces, escapes, comments) is left to cedar's parser.
+fn plain_uid(s: &str) -> Option<(&str, &str)> {
+    let (ty, rest) = s.split_once("::\"")?;
+    let id = rest.strip_suffix('"')?;
+    let ident_ok = ty.split("::").all(|seg| {
+        let mut c = seg.chars();
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    });
+    (ident_ok && !id.contains(['"', '\\'])).then_some((ty, id))
 }
 
 impl<'de> Visitor<'de> for UidSeed {
@@ -69,12 +84,26 @@ impl<'de> Visitor<'de> for UidSeed {
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an entity uid")
     }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        if !self.0 {
+            return Err(fail());
+        }
+        let (t, i) = plain_uid(v).ok_or_else(fail)?;
+        Ok((Str(Cow::Borrowed(t)), Str(Cow::Borrowed(i))))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if !self.0 {
+            return Err(fail());
+        }
+        let (t, i) = plain_uid(v).ok_or_else(fail)?;
+        Ok((Str(Cow::Owned(t.to_string())), Str(Cow::Owned(i.to_string()))))
+    }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let (mut ty, mut id) = (None, None);
         while let Some(k) = map.next_key::<Str<'de>>()? {
             match &*k.0 {
                 "__entity" if ty.is_none() && id.is_none() => {
-                    let inner = map.next_value_seed(UidSeed)?;
+                    let inner = map.next_value_seed(UidSeed(false))?;
                     if map.next_key::<Str<'de>>()?.is_some() {
                         return Err(fail());
                     }
@@ -90,13 +119,6 @@ impl<'de> Visitor<'de> for UidSeed {
             _ => Err(fail()),
         }
     }
-}
-
-/// Parses a uid and resolves it: `(type, reference)`.
-pub(crate) fn uid(cx: &mut Cx<'_>, text: &str) -> Option<(TypeId, EntRef)> {
-    let (t, i) = parse_with(text, UidSeed)?;
-    let ty = cx.schema.type_id(&t.0)?;
-    Some((ty, (cx.resolve)(ty, &i.0)))
 }
 
 /// A value of a schema type.
@@ -159,7 +181,7 @@ impl<'de> Visitor<'de> for TySeed<'_, '_> {
         match self.ty {
             Ty::Record(rt) => record(rt, self.cx, map).map(|r| Val::Rec(Arc::from(r))),
             Ty::Entity(want) => {
-                let (t, i) = UidSeed.visit_map(map)?;
+                let (t, i) = UidSeed(false).visit_map(map)?;
                 let ty = self.cx.schema.type_id(&t.0).ok_or_else(fail)?;
                 if ty != *want {
                     return Err(fail());
@@ -183,11 +205,7 @@ impl<'de> Visitor<'de> for TySeed<'_, '_> {
 }
 
 /// A closed record: every key declared, no key twice, every required key present. Sorted by attribute id.
-fn record<'de, A: MapAccess<'de>>(
-    rt: &RecordTy,
-    cx: &mut Cx<'_>,
-    mut map: A,
-) -> Result<Vec<(AttrId, Val)>, A::Error> {
+fn record<'de, A: MapAccess<'de>>(rt: &RecordTy, cx: &mut Cx<'_>, mut map: A) -> Result<Vec<(AttrId, Val)>, A::Error> {
     let mut out: Vec<(AttrId, Val)> = Vec::with_capacity(rt.fields.len());
     let mut required = 0;
     while let Some(k) = map.next_key::<Str<'de>>()? {
@@ -251,11 +269,10 @@ pub(crate) fn record_value(cx: &mut Cx<'_>, rt: &Arc<RecordTy>, text: &str) -> O
 /// required one present, parents of allowed types, tags only where the type has them. Action entities are
 /// refused (they come from the schema).
 pub(crate) struct ParsedEntity {
-    pub(crate) ty: TypeId,
     pub(crate) uid: EntRef,
     pub(crate) attrs: Arc<[(AttrId, Val)]>,
     pub(crate) parents: Vec<EntRef>,
-    pub(crate) tags: Option<Box<[(Box<str>, Val)]>>,
+    pub(crate) tags: Option<Tags>,
 }
 
 /// Parses a JSON array of entities.
@@ -318,12 +335,12 @@ impl<'de> Visitor<'de> for EntitySeed<'_, '_> {
         let mut attrs: Option<Arc<[(AttrId, Val)]>> = None;
         let mut raw_attrs: Option<&'de RawValue> = None;
         let mut parents: Option<Vec<(TypeId, EntRef)>> = None;
-        let mut tags: Option<Option<Box<[(Box<str>, Val)]>>> = None;
+        let mut tags: Option<Option<Tags>> = None;
         let mut raw_tags: Option<&'de RawValue> = None;
         while let Some(k) = map.next_key::<Str<'de>>()? {
             match &*k.0 {
                 "uid" if uid.is_none() => {
-                    let (t, i) = map.next_value_seed(UidSeed)?;
+                    let (t, i) = map.next_value_seed(UidSeed(false))?;
                     let ty = schema.type_id(&t.0).ok_or_else(fail)?;
                     if schema.types.get(ty as usize).is_none_or(|et| et.is_action) {
                         return Err(fail());
@@ -374,7 +391,7 @@ impl<'de> Visitor<'de> for EntitySeed<'_, '_> {
             }
             refs.push(p);
         }
-        Ok(ParsedEntity { ty, uid, attrs, parents: refs, tags })
+        Ok(ParsedEntity { uid, attrs, parents: refs, tags })
     }
 }
 
@@ -397,7 +414,7 @@ impl<'de> Visitor<'de> for ParentsSeed<'_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
-        while let Some((t, i)) = seq.next_element_seed(UidSeed)? {
+        while let Some((t, i)) = seq.next_element_seed(UidSeed(false))? {
             let ty = self.cx.schema.type_id(&t.0).ok_or_else(fail)?;
             out.push((ty, (self.cx.resolve)(ty, &i.0)));
         }
@@ -406,7 +423,7 @@ impl<'de> Visitor<'de> for ParentsSeed<'_, '_> {
 }
 
 /// An entity's tags, checked against its type's tag type.
-fn tags_of(cx: &mut Cx<'_>, ty: TypeId, raw: &RawValue) -> Option<Option<Box<[(Box<str>, Val)]>>> {
+fn tags_of(cx: &mut Cx<'_>, ty: TypeId, raw: &RawValue) -> Option<Option<Tags>> {
     let schema = cx.schema;
     match &schema.types.get(ty as usize)?.tags {
         None => {
@@ -424,14 +441,14 @@ struct TagsSeed<'c, 'a> {
 }
 
 impl<'de> DeserializeSeed<'de> for TagsSeed<'_, '_> {
-    type Value = Box<[(Box<str>, Val)]>;
+    type Value = Tags;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for TagsSeed<'_, '_> {
-    type Value = Box<[(Box<str>, Val)]>;
+    type Value = Tags;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("entity tags")
     }
@@ -485,8 +502,8 @@ impl<'de> Visitor<'de> for RequestSeed<'_, '_> {
         let (mut principal, mut action, mut resource) = (None, None, None);
         let (mut context, mut raw_context, mut seen_context) = (None, None, false);
         let (mut entities, mut id) = (None, None);
-        let mut uid_of = |map: &mut A, cx: &mut Cx<'_>| -> Result<(TypeId, EntRef), A::Error> {
-            let (t, i) = map.next_value_seed(UidSeed)?;
+        let uid_of = |map: &mut A, cx: &mut Cx<'_>| -> Result<(TypeId, EntRef), A::Error> {
+            let (t, i) = map.next_value_seed(UidSeed(true))?;
             let ty = cx.schema.type_id(&t.0).ok_or_else(fail)?;
             Ok((ty, (cx.resolve)(ty, &i.0)))
         };
@@ -535,4 +552,3 @@ impl<'de> Visitor<'de> for RequestSeed<'_, '_> {
         })
     }
 }
-

@@ -60,17 +60,14 @@ pub(crate) struct Compiled {
     depth_safe: bool,
 }
 
-/// How many policies were compiled, for reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CompileStats {
-    pub(crate) compiled: usize,
-    pub(crate) total: usize,
-}
-
 impl Compiled {
     /// Compiles the policies (`(est, info)` in load order) against the schema's JSON form. `None` when the
     /// schema uses something the fast path does not model.
-    pub(crate) fn build(schema_json: &Value, policies: &[(Value, Arc<PolicyInfo>)], limits: &Limits) -> Option<Compiled> {
+    pub(crate) fn build(
+        schema_json: &Value,
+        policies: &[(Value, Arc<PolicyInfo>)],
+        limits: &Limits,
+    ) -> Option<Compiled> {
         let mut names = Names::default();
         let schema = TypedSchema::from_json(schema_json, &mut names)?;
         let mut uids = Uids::new(schema.types.len());
@@ -142,21 +139,12 @@ impl Compiled {
             rank[i] = r as u32;
         }
         let depth_safe = schema.max_depth + 8 <= limits.max_json_depth;
-        Some(Compiled {
-            schema,
-            names,
-            policies: compiled,
-            infos,
-            rank,
-            plans,
-            base_uids: uids,
-            actions,
-            depth_safe,
-        })
+        Some(Compiled { schema, names, policies: compiled, infos, rank, plans, base_uids: uids, actions, depth_safe })
     }
 
-    pub(crate) fn stats(&self) -> CompileStats {
-        CompileStats { compiled: self.policies.iter().filter(|p| p.is_some()).count(), total: self.policies.len() }
+    /// Whether every request the compiled path accepts is within the JSON depth limit (by the schema's nesting).
+    pub(crate) fn depth_safe(&self) -> bool {
+        self.depth_safe
     }
 
     /// Compiles the store from its JSON text. `None` if it cannot (decisions then take cedar's path).
@@ -225,12 +213,10 @@ impl Compiled {
             match (store.get(e), cedar.get(&uid)) {
                 (None, None) => true,
                 (Some(d), Some(_)) => {
-                    let mut theirs: Vec<String> = cedar.ancestors(&uid).into_iter().flatten().map(|a| a.to_string()).collect();
-                    let mut ours: Vec<String> = d
-                        .ancestors
-                        .iter()
-                        .filter_map(|a| self.cedar_uid(store, *a).map(|u| u.to_string()))
-                        .collect();
+                    let mut theirs: Vec<String> =
+                        cedar.ancestors(&uid).into_iter().flatten().map(|a| a.to_string()).collect();
+                    let mut ours: Vec<String> =
+                        d.ancestors.iter().filter_map(|a| self.cedar_uid(store, *a).map(|u| u.to_string())).collect();
                     theirs.sort();
                     ours.sort();
                     ours == theirs
@@ -340,7 +326,6 @@ impl Compiled {
             }
             slice.push(SliceEntity {
                 uid: p.uid,
-                ty: p.ty,
                 attrs: p.attrs,
                 tags: p.tags,
                 parents: p.parents,

@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 
 use super::json::{self, Cx, ParsedEntity};
 use super::schema::{TypeId, TypedSchema};
-use super::value::{AttrId, EntId, EntRef, Names, Val};
+use super::value::{AttrId, EntId, EntRef, Names, Tags, Val};
 
 /// Uids by type, numbered.
 #[derive(Debug, Clone, Default)]
@@ -56,9 +56,8 @@ impl Uids {
 /// One entity.
 #[derive(Debug, Clone)]
 pub(crate) struct EntityData {
-    pub(crate) ty: TypeId,
     pub(crate) attrs: std::sync::Arc<[(AttrId, Val)]>,
-    pub(crate) tags: Option<Box<[(Box<str>, Val)]>>,
+    pub(crate) tags: Option<Tags>,
     /// Direct parents.
     pub(crate) parents: Box<[EntId]>,
     /// Transitive closure of the parents, sorted.
@@ -95,8 +94,8 @@ impl FastStore {
         };
         let mut store = FastStore { uids, entities: Vec::new(), has_descendants: Vec::new() };
         store.entities.resize(store.uids.len(), None);
-        for (e, ty, parents) in actions {
-            store.set(*e, *ty, std::sync::Arc::from(Vec::new()), None, parents.clone());
+        for (e, _, parents) in actions {
+            store.set(*e, std::sync::Arc::from(Vec::new()), None, parents.clone());
         }
         for p in parsed {
             store.insert(p)?;
@@ -105,27 +104,21 @@ impl FastStore {
         Some(store)
     }
 
-    fn set(
-        &mut self,
-        e: EntId,
-        ty: TypeId,
-        attrs: std::sync::Arc<[(AttrId, Val)]>,
-        tags: Option<Box<[(Box<str>, Val)]>>,
-        parents: Vec<EntId>,
-    ) {
+    fn set(&mut self, e: EntId, attrs: std::sync::Arc<[(AttrId, Val)]>, tags: Option<Tags>, parents: Vec<EntId>) {
         let i = e as usize;
         if self.entities.len() <= i {
             self.entities.resize(i + 1, None);
         }
         self.entities[i] =
-            Some(EntityData { ty, attrs, tags, parents: parents.into_boxed_slice(), ancestors: Box::from([]) });
+            Some(EntityData { attrs, tags, parents: parents.into_boxed_slice(), ancestors: Box::from([]) });
     }
 
     /// Inserts or replaces a parsed entity (all its references interned). Call `recompute_closure` after.
     pub(crate) fn insert(&mut self, p: ParsedEntity) -> Option<()> {
         let EntRef::Known(e) = p.uid else { return None };
-        let parents: Option<Vec<EntId>> = p.parents.iter().map(|r| if let EntRef::Known(x) = r { Some(*x) } else { None }).collect();
-        self.set(e, p.ty, p.attrs, p.tags, parents?);
+        let parents: Option<Vec<EntId>> =
+            p.parents.iter().map(|r| if let EntRef::Known(x) = r { Some(*x) } else { None }).collect();
+        self.set(e, p.attrs, p.tags, parents?);
         Some(())
     }
 

@@ -35,10 +35,6 @@ impl Names {
     pub(crate) fn get(&self, name: &str) -> Option<AttrId> {
         self.ids.get(name).copied()
     }
-
-    pub(crate) fn name(&self, id: AttrId) -> &str {
-        self.names.get(id as usize).map(|n| &**n).unwrap_or_default()
-    }
 }
 
 /// An entity reference: interned, or a uid seen only in this request (a new entity in its slice, or a reference
@@ -49,6 +45,9 @@ pub(crate) enum EntRef {
     Known(EntId),
     Local(Arc<(TypeId, Box<str>)>),
 }
+
+/// An entity's tags, sorted by name.
+pub(crate) type Tags = Box<[(Box<str>, Val)]>;
 
 /// A value.
 #[derive(Debug, Clone)]
