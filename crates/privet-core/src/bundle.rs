@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cedar_policy::{
     Authorizer, Effect, Entities, Entity, EntityUid, Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator,
@@ -26,11 +26,26 @@ use crate::source::{BundleSources, SourceFile};
 #[derive(Debug, Clone)]
 pub struct Bundle {
     pub(crate) meta: Arc<BundleMeta>,
-    pub(crate) store: Entities,
-    pub(crate) index: Arc<StoreIndex>,
+    /// Cedar's form of the store, for cedar's path. With a compiled store it is built from it on first need
+    /// (and dropped on the next update); without one it is always there.
+    pub(crate) cedar: Arc<OnceLock<Option<Arc<CedarStore>>>>,
     pub(crate) store_revision: u64,
     /// The compiled store (see `compiled/`), `None` when the bundle or store is not compiled.
     pub(crate) fast: Option<Arc<FastStore>>,
+}
+
+/// Cedar's entity store with the index the slice path uses.
+#[derive(Debug)]
+pub(crate) struct CedarStore {
+    pub(crate) entities: Entities,
+    pub(crate) index: StoreIndex,
+}
+
+impl CedarStore {
+    pub(crate) fn new(entities: Entities) -> CedarStore {
+        let index = StoreIndex::build(&entities);
+        CedarStore { entities, index }
+    }
 }
 
 /// The immutable part of a bundle, shared by clones.
@@ -149,6 +164,28 @@ impl Bundle {
         &self.meta.limits
     }
 
+    /// Cedar's form of the store, rebuilt from the compiled store when needed. `None` only if that fails, which
+    /// the load-time check rules out.
+    pub(crate) fn cedar_store(&self) -> Option<&CedarStore> {
+        self.cedar
+            .get_or_init(|| {
+                let (compiled, fast) = (self.meta.compiled.as_ref()?, self.fast.as_deref()?);
+                let json = compiled.export(fast)?;
+                let entities = Entities::from_json_value(json, Some(&self.meta.schema)).ok()?;
+                Some(Arc::new(CedarStore::new(entities)))
+            })
+            .as_deref()
+    }
+
+    /// Entities in the store, actions included.
+    pub(crate) fn entity_count(&self) -> usize {
+        match (&self.fast, self.cedar.get()) {
+            (Some(f), _) => f.len(),
+            (None, Some(Some(c))) => c.entities.len(),
+            (None, _) => 0,
+        }
+    }
+
     /// A summary: name, version, hash, policy ids, store size.
     pub fn info(&self) -> BundleInfo {
         BundleInfo {
@@ -158,7 +195,7 @@ impl Bundle {
             hash: self.meta.hash.to_string(),
             semantics: self.meta.semantics,
             policies: self.policies().map(|p| p.id.clone()).collect(),
-            entities: self.store.len(),
+            entities: self.entity_count(),
             store_revision: self.store_revision,
             limits: self.meta.limits.clone(),
         }
@@ -309,8 +346,20 @@ impl Bundle {
             sources,
             warnings,
         };
-        let index = Arc::new(StoreIndex::build(&store));
-        Ok(Bundle { meta: Arc::new(meta), store, index, store_revision: 0, fast: fast.map(Arc::new) })
+        // With a compiled store that cedar's store can be rebuilt from, only the compiled one is kept.
+        let rebuildable = match (&meta.compiled, &fast) {
+            (Some(c), Some(f)) => c
+                .export(f)
+                .and_then(|json| Entities::from_json_value(json, Some(&meta.schema)).ok())
+                .is_some_and(|rebuilt| rebuilt.len() == store.len()),
+            _ => false,
+        };
+        let (cedar, fast) = if rebuildable {
+            (OnceLock::new(), fast.map(Arc::new))
+        } else {
+            (OnceLock::from(Some(Arc::new(CedarStore::new(store)))), None)
+        };
+        Ok(Bundle { meta: Arc::new(meta), cedar: Arc::new(cedar), store_revision: 0, fast })
     }
 }
 

@@ -263,8 +263,14 @@ impl Bundle {
     /// The store, or — with a slice — the reachable part of store and slice (see `slice.rs`), or, when the slice
     /// changes the ancestry of stored entities, the store with the slice upserted over it.
     fn entities_for<'a>(&'a self, prepared: &Prepared) -> Result<Cow<'a, Entities>, DecisionError> {
+        let Some(store) = self.cedar_store() else {
+            return Err(DecisionError::new(
+                ErrorCode::InvalidBundle,
+                "the entity store could not be rebuilt for cedar's path",
+            ));
+        };
         if prepared.slice.is_empty() {
-            return Ok(Cow::Borrowed(&self.store));
+            return Ok(Cow::Borrowed(&store.entities));
         }
         let to_error = |e: cedar_policy::entities_errors::EntitiesError| {
             DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities")
@@ -274,10 +280,10 @@ impl Bundle {
             .chain(prepared.context_refs.iter())
             .chain(self.meta.policy_literals.iter())
             .cloned();
-        match reachable_entities(&self.store, &self.index, &prepared.slice, roots) {
+        match reachable_entities(&store.entities, &store.index, &prepared.slice, roots) {
             Some(result) => result.map(Cow::Owned).map_err(to_error),
-            None => self
-                .store
+            None => store
+                .entities
                 .clone()
                 .upsert_entities(prepared.slice.iter().map(|s| s.entity.clone()), None)
                 .map(Cow::Owned)

@@ -6,7 +6,10 @@ use cedar_policy::EntityUid;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::bundle::{Bundle, parse_entity_list};
+use std::sync::{Arc, OnceLock};
+
+use crate::bundle::{Bundle, CedarStore, parse_entity_list};
+use crate::compiled::UpdateRefused;
 use crate::engine::{flatten, parse_uid};
 use crate::error::{DecisionError, ErrorCode};
 use crate::limits::{check_json_depth, check_size};
@@ -48,14 +51,47 @@ impl Bundle {
             return Err(actions);
         }
         let upserted = entities.len();
-        let store = self
-            .store
+        if let (Some(compiled), Some(mut fast)) = (self.meta.compiled.as_ref(), self.fast.take()) {
+            match compiled.upsert(Arc::make_mut(&mut fast), json) {
+                Ok(_) => {
+                    self.fast = Some(fast);
+                    return Ok(self.store_changed(upserted, 0));
+                }
+                Err(UpdateRefused::Cycle) => {
+                    self.fast = Some(fast);
+                    return Err(vec![
+                        DecisionError::new(
+                            ErrorCode::InvalidEntity,
+                            "the update would make the entity hierarchy cyclic; nothing was applied",
+                        )
+                        .at("entities"),
+                    ]);
+                }
+                Err(UpdateRefused::Unsupported) => {
+                    // Cedar's store takes it from here: rebuilt from the compiled store as it was, which is then
+                    // dropped.
+                    self.fast = Some(fast);
+                    let rebuilt = self.cedar_store().map(|c| c.entities.clone());
+                    self.fast = None;
+                    let Some(base) = rebuilt else {
+                        return Err(vec![DecisionError::new(
+                            ErrorCode::InvalidBundle,
+                            "the entity store could not be rebuilt to take this update",
+                        )]);
+                    };
+                    self.cedar = Arc::new(OnceLock::from(Some(Arc::new(CedarStore::new(base)))));
+                }
+            }
+        }
+        let Some(current) = self.cedar_store() else {
+            return Err(vec![DecisionError::new(ErrorCode::InvalidBundle, "the entity store is unavailable")]);
+        };
+        let store = current
+            .entities
             .clone()
             .upsert_entities(entities, None)
             .map_err(|e| vec![DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities")])?;
-        let update = self.replace_store(store, upserted, 0);
-        self.update_compiled(|c, s| c.upsert(s, json));
-        Ok(update)
+        Ok(self.replace_store(store, upserted, 0))
     }
 
     /// Removes entities given as a JSON array of uids (`{"type": .., "id": ..}` or `T::"id"`). Uids not in the
@@ -95,40 +131,38 @@ impl Bundle {
 
     /// Removes entities by uid. Uids not in the store are ignored.
     pub fn remove_entities(&mut self, uids: Vec<EntityUid>) -> Result<StoreUpdate, DecisionError> {
-        let present: Vec<EntityUid> = uids.into_iter().filter(|u| self.store.get(u).is_some()).collect();
         let named: Vec<(String, String)> =
-            present.iter().map(|u| (u.type_name().to_string(), u.id().unescaped().to_string())).collect();
+            uids.iter().map(|u| (u.type_name().to_string(), u.id().unescaped().to_string())).collect();
+        if let (Some(compiled), Some(mut fast)) = (self.meta.compiled.as_ref(), self.fast.take()) {
+            let removed = compiled.remove(Arc::make_mut(&mut fast), &named);
+            self.fast = Some(fast);
+            return Ok(self.store_changed(0, removed));
+        }
+        let Some(current) = self.cedar_store() else {
+            return Err(DecisionError::new(ErrorCode::InvalidBundle, "the entity store is unavailable"));
+        };
+        let present: Vec<EntityUid> = uids.into_iter().filter(|u| current.entities.get(u).is_some()).collect();
         let removed = present.len();
-        let store = self
-            .store
+        let store = current
+            .entities
             .clone()
             .remove_entities(present)
             .map_err(|e| DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)))?;
-        let update = self.replace_store(store, 0, removed);
-        self.update_compiled(|c, s| c.remove(s, &named));
-        Ok(update)
+        Ok(self.replace_store(store, 0, removed))
     }
 
-    /// Applies an update (already applied to cedar's store) to the compiled store, then checks the ancestors of
-    /// every entity it touched, and of their descendants, against cedar's store. On any failure the compiled
-    /// store is dropped and decisions take cedar's path.
-    fn update_compiled(
-        &mut self,
-        apply: impl FnOnce(&crate::compiled::Compiled, &mut crate::compiled::FastStore) -> Option<Vec<u32>>,
-    ) {
-        let (Some(compiled), Some(mut fast)) = (self.meta.compiled.as_ref(), self.fast.take()) else { return };
-        let store = std::sync::Arc::make_mut(&mut fast);
-        if let Some(touched) = apply(compiled, store) {
-            if compiled.agrees_with(store, &self.store, &touched) {
-                self.fast = Some(fast);
-            }
-        }
-    }
-
+    /// Cedar's store after an update on cedar's path.
     fn replace_store(&mut self, store: cedar_policy::Entities, upserted: usize, removed: usize) -> StoreUpdate {
-        self.index = std::sync::Arc::new(crate::slice::StoreIndex::build(&store));
-        self.store = store;
+        self.cedar = Arc::new(OnceLock::from(Some(Arc::new(CedarStore::new(store)))));
+        self.store_changed(upserted, removed)
+    }
+
+    /// After an update: a new revision; a cedar store built from the old compiled store is stale.
+    fn store_changed(&mut self, upserted: usize, removed: usize) -> StoreUpdate {
+        if self.fast.is_some() {
+            self.cedar = Arc::new(OnceLock::new());
+        }
         self.store_revision += 1;
-        StoreUpdate { revision: self.store_revision, upserted, removed, entities: self.store.len() }
+        StoreUpdate { revision: self.store_revision, upserted, removed, entities: self.entity_count() }
     }
 }

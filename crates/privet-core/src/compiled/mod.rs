@@ -9,6 +9,7 @@
 //! hold the two paths to the same answers.
 
 mod eval;
+mod export;
 mod expr;
 pub(crate) mod ext;
 mod json;
@@ -16,7 +17,6 @@ mod schema;
 mod store;
 mod value;
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -42,6 +42,32 @@ struct ActionPlan {
     context: Arc<RecordTy>,
     /// Indices of the policies that can apply; `None` when one of them is not compiled.
     policies: Option<Box<[u32]>>,
+}
+
+/// Why the compiled store refused an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpdateRefused {
+    /// The update would make the entity hierarchy cyclic (cedar refuses it too).
+    Cycle,
+    /// The update uses a form the compiled store does not hold; cedar's store must take it.
+    Unsupported,
+}
+
+/// Puts back the entities an update replaced (in reverse order, so an entity given twice gets its original).
+fn rollback(
+    store: &mut FastStore,
+    saved: Vec<(EntId, Option<store::EntityData>)>,
+    why: UpdateRefused,
+) -> UpdateRefused {
+    for (e, old) in saved.into_iter().rev() {
+        match old {
+            Some(d) => store.restore(e, d),
+            None => store.remove(e),
+        }
+    }
+    // The closure was valid before the update; recomputing it from the restored parents gives it back.
+    let _ = store.recompute_closure();
+    why
 }
 
 /// The compiled policy set.
@@ -152,33 +178,43 @@ impl Compiled {
         FastStore::build(&self.schema, &self.names, self.base_uids.clone(), &self.actions, text)
     }
 
-    /// Applies an upsert (JSON array of entities, already accepted by cedar) to the compiled store.
-    pub(crate) fn upsert(&self, store: &mut FastStore, text: &str) -> Option<Vec<EntId>> {
+    /// Applies an upsert (a JSON array of entities, each already checked against the schema) to the compiled
+    /// store, all or nothing.
+    pub(crate) fn upsert(&self, store: &mut FastStore, text: &str) -> Result<usize, UpdateRefused> {
         let parsed = {
             let uids = &mut store.uids;
             let mut resolve = |ty: TypeId, id: &str| EntRef::Known(uids.intern(ty, id));
             let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
-            json::entity_list(&mut cx, text, usize::MAX)?
+            json::entity_list(&mut cx, text, usize::MAX).ok_or(UpdateRefused::Unsupported)?
         };
-        let mut touched = Vec::with_capacity(parsed.len());
+        let count = parsed.len();
+        let mut saved: Vec<(EntId, Option<store::EntityData>)> = Vec::with_capacity(count);
         for p in parsed {
-            if let EntRef::Known(e) = p.uid {
-                touched.push(e);
+            let EntRef::Known(e) = p.uid else { return Err(rollback(store, saved, UpdateRefused::Unsupported)) };
+            saved.push((e, store.get(e).cloned()));
+            if store.insert(p).is_none() {
+                return Err(rollback(store, saved, UpdateRefused::Unsupported));
             }
-            store.insert(p)?;
         }
-        store.recompute_closure()?;
-        Some(touched)
+        let touched: Vec<EntId> = saved.iter().map(|(e, _)| *e).collect();
+        if !export::exportable(&self.schema, &self.names, store, &touched) {
+            return Err(rollback(store, saved, UpdateRefused::Unsupported));
+        }
+        if store.recompute_closure().is_none() {
+            return Err(rollback(store, saved, UpdateRefused::Cycle));
+        }
+        Ok(count)
     }
 
     /// Removes entities (given as `(type name, id)`) from the compiled store; links to them go too, as in cedar.
-    pub(crate) fn remove(&self, store: &mut FastStore, uids: &[(String, String)]) -> Option<Vec<EntId>> {
+    pub(crate) fn remove(&self, store: &mut FastStore, uids: &[(String, String)]) -> usize {
         let mut touched = Vec::new();
         for (t, id) in uids {
-            let ty = self.schema.type_id(t)?;
-            if let Some(e) = store.uids.get(ty, id) {
-                touched.push(e);
-                store.remove(e);
+            if let Some(e) = self.schema.type_id(t).and_then(|ty| store.uids.get(ty, id)) {
+                if store.get(e).is_some() {
+                    touched.push(e);
+                    store.remove(e);
+                }
             }
         }
         for d in store.entities.iter_mut().flatten() {
@@ -186,44 +222,15 @@ impl Compiled {
                 d.parents = d.parents.iter().copied().filter(|p| !touched.contains(p)).collect();
             }
         }
-        store.recompute_closure()?;
-        Some(touched)
+        // Removing entities and links cannot make a cycle.
+        let _ = store.recompute_closure();
+        touched.len()
     }
 
-    /// The uid of an interned entity, in cedar's form.
-    fn cedar_uid(&self, store: &FastStore, e: EntId) -> Option<cedar_policy::EntityUid> {
-        let (t, id) = store.uids.uid(e)?;
-        let name = cedar_policy::EntityTypeName::from_str(&self.schema.types.get(*t as usize)?.name).ok()?;
-        Some(cedar_policy::EntityUid::from_type_name_and_id(name, cedar_policy::EntityId::new(&**id)))
-    }
-
-    /// Whether the compiled store agrees with cedar's on presence and ancestors of the touched entities and of
-    /// every entity below them.
-    pub(crate) fn agrees_with(&self, store: &FastStore, cedar: &cedar_policy::Entities, touched: &[EntId]) -> bool {
-        let mut check: Vec<EntId> = touched.to_vec();
-        for (i, d) in store.entities.iter().enumerate() {
-            if let Some(d) = d {
-                if d.ancestors.iter().any(|a| touched.contains(a)) {
-                    check.push(i as EntId);
-                }
-            }
-        }
-        check.iter().all(|&e| {
-            let Some(uid) = self.cedar_uid(store, e) else { return false };
-            match (store.get(e), cedar.get(&uid)) {
-                (None, None) => true,
-                (Some(d), Some(_)) => {
-                    let mut theirs: Vec<String> =
-                        cedar.ancestors(&uid).into_iter().flatten().map(|a| a.to_string()).collect();
-                    let mut ours: Vec<String> =
-                        d.ancestors.iter().filter_map(|a| self.cedar_uid(store, *a).map(|u| u.to_string())).collect();
-                    theirs.sort();
-                    ours.sort();
-                    ours == theirs
-                }
-                _ => false,
-            }
-        })
+    /// The store in cedar's entity JSON form (actions left out: they come from the schema), or `None` if a value
+    /// has no exact JSON form.
+    pub(crate) fn export(&self, store: &FastStore) -> Option<Value> {
+        export::store_json(&self.schema, &self.names, store)
     }
 
     /// Decides a request given as JSON text, or `None` to leave it to cedar's path.

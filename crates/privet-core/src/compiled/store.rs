@@ -122,6 +122,18 @@ impl FastStore {
         Some(())
     }
 
+    /// Puts an entity back as it was (ancestors are recomputed by `recompute_closure`).
+    pub(crate) fn restore(&mut self, e: EntId, d: EntityData) {
+        if let Some(slot) = self.entities.get_mut(e as usize) {
+            *slot = Some(d);
+        }
+    }
+
+    /// Number of entities held (actions included).
+    pub(crate) fn len(&self) -> usize {
+        self.entities.iter().filter(|e| e.is_some()).count()
+    }
+
     pub(crate) fn remove(&mut self, e: EntId) {
         if let Some(slot) = self.entities.get_mut(e as usize) {
             *slot = None;

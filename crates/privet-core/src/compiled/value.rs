@@ -35,6 +35,10 @@ impl Names {
     pub(crate) fn get(&self, name: &str) -> Option<AttrId> {
         self.ids.get(name).copied()
     }
+
+    pub(crate) fn name(&self, id: AttrId) -> &str {
+        self.names.get(id as usize).map(|n| &**n).unwrap_or_default()
+    }
 }
 
 /// An entity reference: interned, or a uid seen only in this request (a new entity in its slice, or a reference
