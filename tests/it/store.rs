@@ -47,3 +47,65 @@ fn a_bad_update_changes_nothing() {
     assert_eq!(errs[0].code, ErrorCode::InvalidEntity);
     assert_eq!(b.remove_entities_json("{").unwrap_err()[0].code, ErrorCode::MalformedJson);
 }
+
+/// Every request of a small corpus, decided by the compiled path and by cedar's path: the same decision.
+fn same_on_both_paths(b: &privet::Bundle, requests: &[String]) -> usize {
+    let mut compiled = 0;
+    for r in requests {
+        let reference = b.decide_json_reference(r);
+        if let Some(d) = b.decide_json_compiled(r) {
+            compiled += 1;
+            assert_eq!(d, reference, "{r}");
+        }
+        assert_eq!(b.decide_json(r), reference, "{r}");
+    }
+    compiled
+}
+
+fn corpus() -> Vec<String> {
+    let mut out = Vec::new();
+    for p in ["payments", "adnet", "nobody"] {
+        for a in ["share", "sell"] {
+            for r in ["alice-cart", "bob-cart", "carol-cart", "ghost-cart"] {
+                for gpc in [false, true] {
+                    out.push(req(p, a, r, gpc));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn hierarchy_updates_and_removals_keep_both_paths_equal() {
+    let mut b = crm();
+    let requests = corpus();
+    // Fail-closed: requests naming `nobody` or `ghost-cart` (in no store) go to cedar's path for their error;
+    // the compiled path takes the other 24.
+    assert_eq!(same_on_both_paths(&b, &requests), 24);
+    // A new household parent for a stored consumer; a consumer and its record replaced together; removals that
+    // cut links (cedar drops the links to a removed entity).
+    b.upsert_entities_json(
+        r#"[{"uid": {"type": "Crm::Consumer", "id": "alice"}, "attrs": {"residency": "CA", "opted_out": false}, "parents": [{"type": "Crm::Household", "id": "opted-out"}]}]"#,
+    )
+    .unwrap();
+    same_on_both_paths(&b, &requests);
+    let before = b.info();
+    let errs = b
+        .upsert_entities_json(
+            r#"[{"uid": {"type": "Crm::Consumer", "id": "bob"}, "attrs": {"residency": "CA", "opted_out": false}, "parents": []},
+                {"uid": {"type": "Crm::Record", "id": "bob-cart"}, "attrs": {"subject": {"__entity": {"type": "Crm::Consumer", "id": "bob"}}, "category": "cart"}, "parents": [{"type": "Crm::Consumer", "id": "bob"}]}]"#,
+        )
+        .map(|u| u.upserted);
+    assert_eq!(errs, Ok(2));
+    assert_ne!(b.info(), before);
+    same_on_both_paths(&b, &requests);
+    b.remove_entities_json(r#"["Crm::Household::\"opted-out\"", "Crm::Consumer::\"bob\""]"#).unwrap();
+    same_on_both_paths(&b, &requests);
+    // A clone keeps its own store: updating one leaves the other as it was.
+    let snapshot = b.clone();
+    b.remove_entities_json(r#"["Crm::Record::\"alice-cart\""]"#).unwrap();
+    assert_ne!(b.info().entities, snapshot.info().entities);
+    same_on_both_paths(&snapshot, &requests);
+    same_on_both_paths(&b, &requests);
+}
