@@ -11,9 +11,11 @@
 #      privet-node      bindings/js on the same privet.wasm        (benches/compare/node.mjs --engine privet)
 #      cedar-wasm       @cedar-policy/cedar-wasm 4.13.0 in Node    (node.mjs --engine cedar)
 #      node-baseline    an empty Node process (for reading peak RSS)
-# 3. prints one table (decisions/s, ratio against the cedar peer, peak RSS = VmHWM of that engine's process),
-#    sizes and load times, and the agreement check: every engine/mode's allow/deny per request against
-#    privet-native's. Exits non-zero on any disagreement or any decision that carried errors.
+# 3. prints one table (decisions/s, ratio against the cedar peer, peak RSS = VmHWM of that engine's process,
+#    entity-store memory), sizes and load times, the entity store's live heap bytes (privet-native's store
+#    against cedar-policy's Entities for the same entities.json, and the ratio), and the agreement check:
+#    every engine/mode's allow/deny per request against privet-native's. Exits non-zero on any disagreement
+#    or any decision that carried errors.
 #
 # Defaults are small (5,000 entities, 10,000 requests) because the machines are shared; each mode runs its
 # requests after a warm-up and stops early after --max-seconds (default 20), reporting what it ran. What each
@@ -31,7 +33,7 @@ while [ $# -gt 0 ]; do
     --max-seconds) max_seconds=$2 ;;
     --warmup) warmup=$2 ;;
     --slow) slow=$2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 64 ;;
   esac
   shift 2

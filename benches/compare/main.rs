@@ -15,9 +15,24 @@
 //! prefix).
 //!
 //! Output: one JSON line per engine/mode on stdout (`engine`, `mode`, `requests`, `seconds`, `per_sec`,
-//! `errors`, `allow`), then one `{"kind": "process", …}` line with `vmhwm_kb`, load time and sizes. The
+//! `errors`, `allow`), and one `{"kind": "process", …}` line at the end with `vmhwm_kb`, load time and sizes;
+//! `privet` and `cedar` also print one `{"kind": "memory", …}` line, after load and before the modes. The
 //! decisions of each mode (one `a`/`d` byte per request, in workload order) go to
 //! `DIR/decisions/<engine>--<mode>.txt` for the cross-engine agreement check.
+//!
+//! Entity-store memory (`{"kind": "memory", "engine", "store_bytes", "entities", …}`): live heap bytes counted
+//! by a counting global allocator (`alloc_count.rs`; requested sizes, no allocator overhead), measured at load
+//! before any mode runs, with no other thread running. Structures an engine builds lazily later (privet keeps
+//! cedar's form of its store only once cedar's path needs it) are not in the figure.
+//! - privet: bytes retained by `Bundle::load(DIR)` minus bytes retained by the same sources loaded with
+//!   `entities = None` (`BundleSources::from_dir`, `Bundle::from_sources`): everything the bundle keeps because
+//!   of its entities, the entities' source text included (a bundle keeps its sources; `source_text_bytes`).
+//! - cedar: bytes retained by `Entities::from_json_str(entities.json, Some(&schema))` minus those retained by
+//!   `Entities::from_json_str("[]", Some(&schema))` (both hold the schema's action entities).
+//!
+//! `entities` is the number of entities the store gained from entities.json. Each engine loads an empty store
+//! once first, unmeasured, so that one-time initialisation (lazy statics) falls in neither window; privet's
+//! `load_ms` times the load with entities alone.
 //!
 //! Modes (every mode starts from the JSONL line text of each request, as it arrives over the wire):
 //! - `store`: requests-store.jsonl; the entity store is loaded once; the request JSON is parsed per call.
@@ -35,6 +50,8 @@
 //! - wasmtime: `privet_host::Host` with the default `HostConfig` (fuel metering on, 2 instances), plus
 //!   `store-nofuel`: the store mode on a module compiled without fuel or epoch checks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark driver may panic on bad input
+
+mod alloc_count;
 
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
@@ -147,7 +164,13 @@ impl Out {
     }
 
     /// Batch mode: `chunks` are JSON array texts; `f` returns one decision byte per element.
-    fn run_batch(&self, mode: &str, chunks: &[String], warmup_chunks: usize, mut f: impl FnMut(&str) -> Vec<(u8, bool)>) {
+    fn run_batch(
+        &self,
+        mode: &str,
+        chunks: &[String],
+        warmup_chunks: usize,
+        mut f: impl FnMut(&str) -> Vec<(u8, bool)>,
+    ) {
         for c in chunks.iter().cycle().take(warmup_chunks) {
             black_box(f(c));
         }
@@ -185,8 +208,21 @@ fn main() {
     match a.engine.as_str() {
         "privet" => {
             let out = Out { dir: a.dir.clone(), engine: "privet-native", max_seconds: a.max_seconds };
-            let bundle = privet::Bundle::load(&a.dir).expect("load bundle");
-            let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let load_empty = || {
+                let mut sources = privet::BundleSources::from_dir(&a.dir).expect("bundle sources");
+                sources.entities = None;
+                privet::Bundle::from_sources(sources).expect("load bundle without entities")
+            };
+            // A first load without entities (untimed, unmeasured): one-time initialisation falls in neither window.
+            drop(load_empty());
+            let t_load = Instant::now();
+            let (bundle, with_bytes) = alloc_count::retained(|| privet::Bundle::load(&a.dir).expect("load bundle"));
+            let load_ms = t_load.elapsed().as_secs_f64() * 1e3;
+            let (empty, without_bytes) = alloc_count::retained(load_empty);
+            let text = bundle.sources().entities.as_ref().map_or(0, |f| f.text.capacity());
+            let entities = bundle.info().entities - empty.info().entities;
+            drop(empty);
+            memory_line("privet-native", with_bytes, without_bytes, entities, json!({"source_text_bytes": text}));
             // The packed bundle is what the wasm hosts (wasmtime, Node) load.
             let packed = bundle.to_packed();
             std::fs::write(a.dir.join("bundle.privet"), &packed).unwrap();
@@ -195,14 +231,19 @@ fn main() {
             out.run("store", &store_lines, a.warmup, |l| verdict(&bundle.decide_json(l)));
             out.run("slice", &slice_lines, a.warmup, |l| verdict(&bundle.decide_json(l)));
             let sb = batches(&store_lines, 1000);
-            out.run_batch("store-batch1000", &sb, warm_chunks, |c| bundle.decide_batch_json(c).iter().map(verdict).collect());
+            out.run_batch("store-batch1000", &sb, warm_chunks, |c| {
+                bundle.decide_batch_json(c).iter().map(verdict).collect()
+            });
             let lb = batches(&slice_lines, 1000);
-            out.run_batch("slice-batch1000", &lb, warm_chunks, |c| bundle.decide_batch_json(c).iter().map(verdict).collect());
+            out.run_batch("slice-batch1000", &lb, warm_chunks, |c| {
+                bundle.decide_batch_json(c).iter().map(verdict).collect()
+            });
         }
         "wasmtime" => {
             let out = Out { dir: a.dir.clone(), engine: "privet-wasmtime", max_seconds: a.max_seconds };
             let packed = std::fs::read(a.dir.join("bundle.privet")).expect("bundle.privet (run --engine privet first)");
-            let module = privet_host::WasmModule::from_file(&a.wasm, privet_host::HostConfig::default()).expect("module");
+            let module =
+                privet_host::WasmModule::from_file(&a.wasm, privet_host::HostConfig::default()).expect("module");
             let host = privet_host::Host::new(&module, &packed).expect("host");
             // Instances are created lazily: one call so load time includes instantiation + bundle load.
             black_box(host.decide_json(&store_lines[0]));
@@ -211,9 +252,13 @@ fn main() {
             out.run("store", &store_lines, a.warmup, |l| verdict(&host.decide_json(l)));
             out.run("slice", &slice_lines, a.warmup, |l| verdict(&host.decide_json(l)));
             let sb = batches(&store_lines, 1000);
-            out.run_batch("store-batch1000", &sb, warm_chunks, |c| host.decide_batch_json(c).iter().map(verdict).collect());
+            out.run_batch("store-batch1000", &sb, warm_chunks, |c| {
+                host.decide_batch_json(c).iter().map(verdict).collect()
+            });
             let lb = batches(&slice_lines, 1000);
-            out.run_batch("slice-batch1000", &lb, warm_chunks, |c| host.decide_batch_json(c).iter().map(verdict).collect());
+            out.run_batch("slice-batch1000", &lb, warm_chunks, |c| {
+                host.decide_batch_json(c).iter().map(verdict).collect()
+            });
             drop(host);
             let cfg = privet_host::HostConfig {
                 fuel_metering: false,
@@ -229,6 +274,10 @@ fn main() {
             let out = Out { dir: a.dir.clone(), engine: "cedar-native", max_seconds: a.max_seconds };
             let c = CedarSide::load(&a.dir);
             sizes["load_ms"] = json!(t0.elapsed().as_secs_f64() * 1e3);
+            let (empty, without_bytes) =
+                alloc_count::retained(|| Entities::from_json_str("[]", Some(&c.schema)).unwrap());
+            memory_line("cedar-native", c.store_bytes, without_bytes, c.store.len() - empty.len(), json!({}));
+            drop(empty);
             let auth = Authorizer::new();
             let decide = |r: &CedarRequest, es: &Entities| match auth.is_authorized(r, &c.policies, es).decision() {
                 CedarDecision::Allow => b'a',
@@ -277,11 +326,23 @@ fn main() {
     println!("{line}");
 }
 
+/// One `{"kind": "memory", …}` line: the entity store's live heap bytes, `with` minus `without` entities.
+fn memory_line(engine: &str, with: i64, without: i64, entities: usize, extra: Value) {
+    let mut line = json!({"kind": "memory", "engine": engine, "store_bytes": with - without, "entities": entities,
+                          "with_entities_bytes": with, "without_entities_bytes": without});
+    for (k, v) in extra.as_object().unwrap() {
+        line[k] = v.clone();
+    }
+    println!("{line}");
+}
+
 /// cedar-policy, set up the way an application would: schema, policies and the store parsed once.
 struct CedarSide {
     schema: Schema,
     policies: PolicySet,
     store: Entities,
+    /// Live heap bytes `store` retained when parsed (see `alloc_count.rs`).
+    store_bytes: i64,
     /// The store again, by uid: each entity pre-parsed, with the uids it references (attributes and parents).
     by_uid: HashMap<EntityUid, (Entity, Vec<EntityUid>)>,
 }
@@ -299,7 +360,10 @@ impl CedarSide {
         let text: Vec<String> = files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
         let policies: PolicySet = text.join("\n").parse().unwrap();
         let entities_text = std::fs::read_to_string(dir.join("entities.json")).unwrap();
-        let store = Entities::from_json_str(&entities_text, Some(&schema)).unwrap();
+        // A first parse of an empty store (unmeasured): one-time initialisation is not counted in `store_bytes`.
+        drop(Entities::from_json_str("[]", Some(&schema)).unwrap());
+        let (store, store_bytes) =
+            alloc_count::retained(|| Entities::from_json_str(&entities_text, Some(&schema)).unwrap());
         let raw: Vec<Value> = serde_json::from_str(&entities_text).unwrap();
         let mut by_uid = HashMap::with_capacity(raw.len());
         for v in raw {
@@ -307,7 +371,7 @@ impl CedarSide {
             let e = Entity::from_json_value(v, Some(&schema)).unwrap();
             by_uid.insert(e.uid(), (e, refs));
         }
-        CedarSide { schema, policies, store, by_uid }
+        CedarSide { schema, policies, store, store_bytes, by_uid }
     }
 
     fn request(&self, v: &Value) -> Result<CedarRequest, ()> {

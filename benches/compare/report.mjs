@@ -10,6 +10,11 @@
 // same host kind (native: cedar-policy's Authorizer; Node: @cedar-policy/cedar-wasm), store modes against
 // cedar's store mode and slice modes against cedar's slice mode; wasmtime rows against native cedar-policy
 // (cedar has no wasmtime host).
+//
+// "store" is the entity store's live heap bytes from the {"kind": "memory"} lines (native engines only; see the
+// top of benches/compare/main.rs): what Privet's bundle retains because of its entities vs what cedar-policy's
+// `Entities::from_json_str` retains for the same entities.json, counted by a counting global allocator. The
+// table under the sizes gives the exact bytes, bytes per entity and privet/cedar (issue 6's goal: <= 1x).
 
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +23,7 @@ const [dir, resultsPath] = process.argv.slice(2);
 const all = readFileSync(resultsPath, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 const rows = all.filter((r) => r.kind === undefined);
 const procs = Object.fromEntries(all.filter((r) => r.kind === 'process').map((p) => [p.engine, p]));
+const memory = Object.fromEntries(all.filter((r) => r.kind === 'memory').map((m) => [m.engine, m]));
 
 const peerEngine = { 'privet-native': 'cedar-native', 'privet-wasmtime': 'cedar-native', 'privet-node': 'cedar-wasm' };
 const rate = (e, m) => rows.find((r) => r.engine === e && r.mode === m)?.per_sec;
@@ -30,18 +36,23 @@ function peer(r) {
 }
 const mb = (kb) => (kb ? `${(kb / 1024).toFixed(0)} MB` : '');
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const mib = (b) => (b === undefined ? '' : `${(b / 1048576).toFixed(1)} MB`);
 
-const table = [['engine', 'mode', 'requests', 'decisions/s', 'vs peer', 'peer', 'errors', 'peak RSS']];
+const table = [['engine', 'mode', 'requests', 'decisions/s', 'vs peer', 'peer', 'errors', 'peak RSS', 'store']];
 for (const r of rows) {
   const [p, ratio] = peer(r);
-  table.push([r.engine, r.mode, fmt(r.requests), fmt(r.per_sec), ratio, p, String(r.errors), mb(procs[r.engine]?.vmhwm_kb)]);
+  table.push([r.engine, r.mode, fmt(r.requests), fmt(r.per_sec), ratio, p, String(r.errors), mb(procs[r.engine]?.vmhwm_kb),
+    mib(memory[r.engine]?.store_bytes)]);
 }
-const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-const right = new Set([2, 3, 4, 6, 7]);
-const line = (row) => row.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
-console.log(line(table[0]));
-console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-for (const row of table.slice(1)) console.log(line(row));
+// Prints a table whose columns in `right` are right-aligned.
+function printTable(t, right) {
+  const widths = t[0].map((_, i) => Math.max(...t.map((row) => row[i].length)));
+  const line = (row) => row.map((c, i) => (right.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  console.log(line(t[0]));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of t.slice(1)) console.log(line(row));
+}
+printTable(table, new Set([2, 3, 4, 6, 7, 8]));
 
 // Sizes and load times.
 console.log('');
@@ -53,6 +64,20 @@ for (const [e, p] of Object.entries(procs)) {
   if (p.wasm_bytes) bits.push(`wasm module ${fmt(p.wasm_bytes)} B`);
   if (p.cedar_wasm_version) bits.push(`cedar-wasm ${p.cedar_wasm_version}`);
   console.log(`  ${e.padEnd(16)} ${bits.join(', ')}`);
+}
+
+// Entity-store memory: live heap bytes retained for the store (requested sizes; allocator overhead excluded).
+if (Object.keys(memory).length) {
+  console.log('');
+  console.log('entity store memory (live heap bytes after load, counting allocator):');
+  const cedarStore = memory['cedar-native']?.store_bytes;
+  const mt = [['engine', 'entities', 'store bytes', 'bytes/entity', 'vs cedar', 'of which source text']];
+  for (const [e, m] of Object.entries(memory)) {
+    const vs = cedarStore && e !== 'cedar-native' ? `${(m.store_bytes / cedarStore).toFixed(2)}x` : '';
+    const text = m.source_text_bytes === undefined ? '' : `${fmt(m.source_text_bytes)} B`;
+    mt.push([e, fmt(m.entities), fmt(m.store_bytes), m.entities ? fmt(m.store_bytes / m.entities) : '', vs, text]);
+  }
+  printTable(mt, new Set([1, 2, 3, 4, 5]));
 }
 
 // Agreement: every decisions file against the reference (privet-native/store for store-mode inputs,
