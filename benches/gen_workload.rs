@@ -208,7 +208,20 @@ fn main() {
     let n_records = (n_entities / 2).max(1);
     let n_recipients = n_entities.saturating_sub(n_consumers + n_records + 12).max(4);
     let mut entities = Vec::with_capacity(n_entities);
-    let cats = ["root", "contact", "device", "behavior", "financial", "location", "health", "biometric", "government_id", "demographic", "fraud", "derived"];
+    let cats = [
+        "root",
+        "contact",
+        "device",
+        "behavior",
+        "financial",
+        "location",
+        "health",
+        "biometric",
+        "government_id",
+        "demographic",
+        "fraud",
+        "derived",
+    ];
     for (i, c) in cats.iter().enumerate() {
         let sensitive = matches!(*c, "financial" | "location" | "health" | "biometric" | "government_id");
         let parents = if i == 0 { vec![] } else { vec![uid("Category", "root")] };
@@ -268,7 +281,8 @@ fn main() {
             "today": 900 + rng.below(300),
             "consideration": rng.pick(&["none", "monetary", "other"]),
         });
-        let mut req = json!({"id": i, "principal": principal, "action": action, "resource": record["uid"], "context": context});
+        let mut req =
+            json!({"id": i, "principal": principal, "action": action, "resource": record["uid"], "context": context});
         writeln!(store_lines, "{req}").unwrap();
         req["entities"] = json!([record, consumer]);
         writeln!(slice_lines, "{req}").unwrap();

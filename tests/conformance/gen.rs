@@ -118,7 +118,6 @@ fn suite_requests(pack: &Path) -> Vec<String> {
     out
 }
 
-
 const NS: &str = "Cpra";
 const FLOW_ACTIONS: &[&str] = &["disclose", "sell", "share", "use"];
 const ADMIN_RECORD_ACTIONS: &[&str] = &["retain", "delete"];
@@ -140,8 +139,16 @@ const PURPOSES: &[&str] = &[
     "",
 ];
 const DATES: &[&str] = &[
-    "2022-12-31", "2023-01-01", "2024-07-01", "2025-06-15", "2025-12-31", "2026-01-01", "2026-03-01",
-    "2026-06-30", "2027-01-15", "2026-03-01T12:30:00Z",
+    "2022-12-31",
+    "2023-01-01",
+    "2024-07-01",
+    "2025-06-15",
+    "2025-12-31",
+    "2026-01-01",
+    "2026-03-01",
+    "2026-06-30",
+    "2027-01-15",
+    "2026-03-01T12:30:00Z",
 ];
 const REQUEST_TYPES: &[&str] = &["know", "delete", "correct", "opt_out", "limit", "portability"];
 
@@ -251,7 +258,10 @@ impl Gen {
                     "Cpra::Consumer" => {
                         for key in ["opted_out_at", "sale_share_consent_at", "limit_spi_at", "deletion_verified_at"] {
                             if self.rng.chance(30) {
-                                attrs.insert(key.into(), json!({"__extn": {"fn": "datetime", "arg": *self.rng.pick(DATES)}}));
+                                attrs.insert(
+                                    key.into(),
+                                    json!({"__extn": {"fn": "datetime", "arg": *self.rng.pick(DATES)}}),
+                                );
                             } else if self.rng.chance(20) {
                                 attrs.remove(key);
                             }
@@ -276,7 +286,10 @@ impl Gen {
                             attrs.insert("sp_contract".into(), json!(self.rng.chance(50)));
                         }
                         if self.rng.chance(30) {
-                            attrs.insert("role".into(), json!(*self.rng.pick(&["service_provider", "contractor", "third_party", "affiliate"])));
+                            attrs.insert(
+                                "role".into(),
+                                json!(*self.rng.pick(&["service_provider", "contractor", "third_party", "affiliate"])),
+                            );
                         }
                     }
                     _ => {}
@@ -364,7 +377,8 @@ impl Gen {
             9 => req["entities"] = json!({"not": "an array"}),
             10 => {
                 let cid = self.id_of("Consumer");
-                req["entities"] = json!([{"uid": {"type": "Cpra::Consumer", "id": cid}, "attrs": {"residency": 6}, "parents": []}]);
+                req["entities"] =
+                    json!([{"uid": {"type": "Cpra::Consumer", "id": cid}, "attrs": {"residency": 6}, "parents": []}]);
             }
             _ => req["entities"] = json!([{"attrs": {}, "parents": []}, 7]),
         }
