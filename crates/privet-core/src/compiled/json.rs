@@ -528,12 +528,11 @@ impl<'de> Visitor<'de> for RequestSeed<'_, '_> {
                 "entities" if entities.is_none() => {
                     entities = Some(map.next_value_seed(ListSeed { cx: &mut *cx, max: self.max_slice })?)
                 }
+                // Echoed as given (cedar's path echoes `null` too); a nested id is left to cedar's path, which
+                // checks its depth.
                 "id" if id.is_none() => match map.next_value::<serde_json::Value>()? {
-                    v @ (serde_json::Value::String(_) | serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => {
-                        id = Some(Some(v))
-                    }
-                    serde_json::Value::Null => id = Some(None),
-                    _ => return Err(fail()),
+                    serde_json::Value::Array(_) | serde_json::Value::Object(_) => return Err(fail()),
+                    v => id = Some(v),
                 },
                 "principal" | "action" | "resource" | "context" | "entities" | "id" => return Err(fail()),
                 _ => {
@@ -548,7 +547,7 @@ impl<'de> Visitor<'de> for RequestSeed<'_, '_> {
             context,
             raw_context,
             entities: entities.unwrap_or_default(),
-            id: id.flatten(),
+            id,
         })
     }
 }
