@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use privet_core::ErrorCode;
 
 use crate::failure::Failure;
-use crate::registry::Registry;
+use crate::registry::{Form, Registry};
 
 use crate::ABI_VERSION;
 
@@ -192,12 +192,20 @@ pub extern "C" fn privet_info(handle: u32) -> u64 {
     json_result(with_registry(|r| r.info(handle)))
 }
 
-fn decide_with(handle: u32, ptr: u32, len: u32, batch: bool) -> u64 {
+/// The bundle's policy table: a JSON array of every policy's `PolicyInfo` in load order, or 0 on failure.
+/// A host fetches it once per loaded bundle to expand compact decisions (ABI 1.1).
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_policies(handle: u32) -> u64 {
+    clear_error();
+    json_result(with_registry(|r| r.policies(handle)))
+}
+
+fn decide_with(handle: u32, ptr: u32, len: u32, batch: bool, form: Form) -> u64 {
     clear_error();
     let (bytes, failure) = with_registry(|r| match read_input(ptr, len) {
-        Ok(input) if batch => r.decide_batch(handle, &input),
-        Ok(input) => r.decide(handle, &input),
-        Err(f) => (r.deny(handle, &f, batch), Some(f)),
+        Ok(input) if batch => r.decide_batch(handle, &input, form),
+        Ok(input) => r.decide(handle, &input, form),
+        Err(f) => (r.deny(handle, &f, batch, form), Some(f)),
     });
     if let Some(f) = &failure {
         set_error(f);
@@ -209,13 +217,26 @@ fn decide_with(handle: u32, ptr: u32, len: u32, batch: bool) -> u64 {
 /// 0 only if the result cannot be handed back.
 #[unsafe(no_mangle)]
 pub extern "C" fn privet_decide(handle: u32, ptr: u32, len: u32) -> u64 {
-    decide_with(handle, ptr, len, false)
+    decide_with(handle, ptr, len, false, Form::Full)
 }
 
 /// Decides a JSON array of requests; returns a JSON array of decisions in the same order.
 #[unsafe(no_mangle)]
 pub extern "C" fn privet_decide_batch(handle: u32, ptr: u32, len: u32) -> u64 {
-    decide_with(handle, ptr, len, true)
+    decide_with(handle, ptr, len, true, Form::Full)
+}
+
+/// `privet_decide` with the decision in the compact form (ABI 1.1): the host rebuilds `determining`,
+/// `obligations` and `bundle` from the policy table (`privet_policies`) and the hash it knows.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_decide_compact(handle: u32, ptr: u32, len: u32) -> u64 {
+    decide_with(handle, ptr, len, false, Form::Compact)
+}
+
+/// `privet_decide_batch` with every decision in the compact form (ABI 1.1).
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_decide_batch_compact(handle: u32, ptr: u32, len: u32) -> u64 {
+    decide_with(handle, ptr, len, true, Form::Compact)
 }
 
 /// Adds or replaces entities (a JSON array of cedar entities). Returns the store-update JSON, or 0.

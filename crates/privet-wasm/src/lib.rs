@@ -12,6 +12,9 @@
 //!   out, returned as `(ptr << 32) | len` in a buffer the host frees. Decisions never fail: every error is
 //!   a deny that carries it.
 //! * `privet_upsert_entities`, `privet_remove_entities`, `privet_info`, `privet_unload`.
+//! * ABI 1.1: `privet_policies(handle) -> u64` (the bundle's policy table, fetched once by the host) and
+//!   `privet_decide_compact` / `privet_decide_batch_compact`, decisions without what the host rebuilds from
+//!   that table (`determining`, `obligations`) and the bundle hash it knows.
 //! * `privet_last_error() -> u64`: the structured error of the last failed call.
 //! * `privet_abi_version() -> u32`: `(major << 16) | minor`.
 //!
@@ -35,6 +38,6 @@ pub mod registry;
 /// The ABI's major version: bumped on any breaking change (see `ABI.md`, "Versioning").
 pub const ABI_MAJOR: u32 = 1;
 /// The ABI's minor version: bumped on additive changes.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 /// The ABI version, `(major << 16) | minor`, as `privet_abi_version` returns it.
 pub const ABI_VERSION: u32 = (ABI_MAJOR << 16) | ABI_MINOR;

@@ -2,13 +2,93 @@
 //!
 //! Nothing here touches raw memory; `abi.rs` turns pointers into slices and calls these functions. Keeping
 //! the logic here means it is unit-tested natively (`cargo test -p privet-wasm`).
+//!
+//! Decisions are written in one of two [`Form`]s: the full `Decision` (ABI 1.0's `privet_decide`), or the
+//! compact form of ABI 1.1 (`privet_decide_compact`), which leaves out what the host can rebuild from the
+//! policy table it fetched once with `privet_policies` (see `ABI.md`, "Compact decisions").
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use privet_core::{Bundle, Decision, DecisionError, ErrorCode};
+use privet_core::{Bundle, Decision, DecisionError, ErrorCode, Obligation, PolicyInfo, Verdict};
 use serde::Serialize;
 
 use crate::failure::Failure;
+
+/// How decisions are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// privet-core's `Decision` as is (ABI 1.0).
+    Full,
+    /// The compact form (ABI 1.1): without `determining` and `obligations` when the host's expansion from
+    /// the policy table gives them exactly, and without `bundle` when it is the handle's bundle.
+    Compact,
+}
+
+/// A loaded bundle and its policies by id (the table `privet_policies` hands out, used to check that a
+/// compact decision expands to the full one).
+struct Loaded {
+    handle: u32,
+    bundle: Bundle,
+    by_id: HashMap<String, Arc<PolicyInfo>>,
+}
+
+impl Loaded {
+    fn new(handle: u32, bundle: Bundle) -> Self {
+        let by_id = bundle.policies().map(|p| (p.id.clone(), Arc::clone(p))).collect();
+        Loaded { handle, bundle, by_id }
+    }
+
+    /// True when a host that knows this bundle's policy table rebuilds `d`'s `determining` and
+    /// `obligations` exactly from its `reasons`: `determining[i]` is the table's policy `reasons[i]`, and
+    /// `obligations` are the determining policies' obligations in order. privet-core builds decisions this
+    /// way; the check keeps the compact form exact should that ever change (the fields are then sent).
+    fn expands(&self, d: &Decision) -> bool {
+        d.reasons.len() == d.determining.len()
+            && d.reasons
+                .iter()
+                .zip(&d.determining)
+                .all(|(id, p)| self.by_id.get(id.as_str()).is_some_and(|t| Arc::ptr_eq(t, p) || **t == **p))
+            && d.obligations.iter().eq(d.determining.iter().filter_map(|p| p.obligation.as_ref()))
+    }
+}
+
+/// The compact form of a decision, serialized from a borrow of the full one (no copy is made). Field order
+/// and omission rules are the full form's, so a full decision is also a valid compact one.
+#[derive(Serialize)]
+struct CompactDecision<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a serde_json::Value>,
+    decision: Verdict,
+    reasons: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    determining: Option<&'a [Arc<PolicyInfo>]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    obligations: Option<&'a [Obligation]>,
+    errors: &'a [DecisionError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle: Option<&'a str>,
+}
+
+impl<'a> CompactDecision<'a> {
+    /// `d` for a host holding `loaded`'s policy table (`None`: the handle named no bundle).
+    fn of(d: &'a Decision, loaded: Option<&Loaded>) -> Self {
+        let expands = match loaded {
+            Some(l) => l.expands(d),
+            None => d.reasons.is_empty() && d.determining.is_empty() && d.obligations.is_empty(),
+        };
+        let own_bundle = loaded.is_some_and(|l| *d.bundle == *l.bundle.hash());
+        CompactDecision {
+            id: d.id.as_ref(),
+            decision: d.decision,
+            reasons: &d.reasons,
+            determining: if expands { None } else { Some(&d.determining) },
+            obligations: if expands { None } else { Some(&d.obligations) },
+            errors: &d.errors,
+            bundle: if own_bundle { None } else { Some(&d.bundle) },
+        }
+    }
+}
 
 /// The bundles loaded into this instance. Handles are never reused within an instance, so a stale handle
 /// cannot reach a bundle loaded later.
@@ -17,7 +97,7 @@ pub struct Registry {
     /// The last handle given out (0 = none yet; handles start at 1).
     last: u32,
     /// Live bundles by handle, in load order (a host rarely holds more than two: old and new during a swap).
-    slots: Vec<(u32, Bundle)>,
+    slots: Vec<Loaded>,
 }
 
 impl Registry {
@@ -28,34 +108,48 @@ impl Registry {
             Failure::new(ErrorCode::LimitExceeded, "abi: no handles left in this instance; start a new instance")
         })?;
         self.last = handle;
-        self.slots.push((handle, bundle));
+        self.slots.push(Loaded::new(handle, bundle));
         Ok(handle)
     }
 
     /// Drops the bundle behind `handle`.
     pub fn unload(&mut self, handle: u32) -> Result<(), Failure> {
         let before = self.slots.len();
-        self.slots.retain(|(h, _)| *h != handle);
+        self.slots.retain(|l| l.handle != handle);
         if self.slots.len() == before {
             return Err(Failure::unknown_handle(handle));
         }
         Ok(())
     }
 
+    fn loaded(&self, handle: u32) -> Result<&Loaded, Failure> {
+        self.slots.iter().find(|l| l.handle == handle).ok_or_else(|| Failure::unknown_handle(handle))
+    }
+
     fn get(&self, handle: u32) -> Result<&Bundle, Failure> {
-        self.slots.iter().find(|(h, _)| *h == handle).map(|(_, b)| b).ok_or_else(|| Failure::unknown_handle(handle))
+        self.loaded(handle).map(|l| &l.bundle)
     }
 
     fn get_mut(&mut self, handle: u32) -> Result<&mut Bundle, Failure> {
-        self.slots.iter_mut().find(|(h, _)| *h == handle).map(|(_, b)| b).ok_or_else(|| Failure::unknown_handle(handle))
+        self.slots
+            .iter_mut()
+            .find(|l| l.handle == handle)
+            .map(|l| &mut l.bundle)
+            .ok_or_else(|| Failure::unknown_handle(handle))
     }
 
     /// A deny decision (or, with `batch`, a one-element array of it) for a call that failed before the
     /// engine could run, e.g. on an out-of-bounds pointer.
-    pub fn deny(&self, handle: u32, failure: &Failure, batch: bool) -> Vec<u8> {
-        let hash = self.get(handle).map(bundle_hash).unwrap_or_else(|_| Arc::from(""));
+    pub fn deny(&self, handle: u32, failure: &Failure, batch: bool, form: Form) -> Vec<u8> {
+        let loaded = self.loaded(handle).ok();
+        let hash = loaded.map(|l| bundle_hash(&l.bundle)).unwrap_or_else(|| Arc::from(""));
         let deny = Decision::deny_with(failure.errors().to_vec(), hash);
-        let json = if batch { serde_json::to_vec(&[&deny]) } else { serde_json::to_vec(&deny) };
+        let json = match (form, batch) {
+            (Form::Full, false) => serde_json::to_vec(&deny),
+            (Form::Full, true) => serde_json::to_vec(&[&deny]),
+            (Form::Compact, false) => serde_json::to_vec(&CompactDecision::of(&deny, loaded)),
+            (Form::Compact, true) => serde_json::to_vec(&[CompactDecision::of(&deny, loaded)]),
+        };
         json.unwrap_or_else(|_| if batch { FALLBACK_DENY_BATCH.to_vec() } else { FALLBACK_DENY.to_vec() })
     }
 
@@ -64,35 +158,56 @@ impl Registry {
         to_json(&self.get(handle)?.info())
     }
 
+    /// The bundle's policy table: a JSON array of its `PolicyInfo`s in load order (ABI 1.1).
+    pub fn policies(&self, handle: u32) -> Result<Vec<u8>, Failure> {
+        let policies: Vec<&PolicyInfo> = self.get(handle)?.policies().map(|p| &**p).collect();
+        to_json(&policies)
+    }
+
     /// One decision. Never fails: ABI-level problems become a deny carrying the error, and are also
     /// returned as the second element so the caller can record them as the last error.
-    pub fn decide(&self, handle: u32, request: &[u8]) -> (Vec<u8>, Option<Failure>) {
-        let bundle = match self.get(handle) {
-            Ok(b) => b,
-            Err(f) => return (deny_json(&f, Arc::from("")), Some(f)),
+    pub fn decide(&self, handle: u32, request: &[u8], form: Form) -> (Vec<u8>, Option<Failure>) {
+        let loaded = match self.loaded(handle) {
+            Ok(l) => l,
+            Err(f) => return (self.deny(handle, &f, false, form), Some(f)),
         };
         let text = match utf8(request, "request") {
             Ok(t) => t,
-            Err(f) => return (deny_json(&f, bundle_hash(bundle)), Some(f)),
+            Err(f) => return (self.deny(handle, &f, false, form), Some(f)),
         };
-        decision_json(&bundle.decide_json(text))
+        let decision = loaded.bundle.decide_json(text);
+        let json = match form {
+            Form::Full => serde_json::to_vec(&decision),
+            Form::Compact => serde_json::to_vec(&CompactDecision::of(&decision, Some(loaded))),
+        };
+        match json {
+            Ok(bytes) => (bytes, None),
+            Err(e) => (FALLBACK_DENY.to_vec(), Some(Failure::serialize(&e))),
+        }
     }
 
     /// Decisions for a JSON array of requests, as a JSON array in the same order. Never fails, like
     /// [`Registry::decide`]; when the problem is ABI-level every request gets the same deny (one deny when
     /// the input is not an array).
-    pub fn decide_batch(&self, handle: u32, requests: &[u8]) -> (Vec<u8>, Option<Failure>) {
-        let (failure, hash) = match self.get(handle) {
-            Ok(bundle) => match utf8(requests, "batch") {
-                Ok(text) => return batch_json(&bundle.decide_batch_json(text)),
-                Err(f) => (f, bundle_hash(bundle)),
+    pub fn decide_batch(&self, handle: u32, requests: &[u8], form: Form) -> (Vec<u8>, Option<Failure>) {
+        let (failure, loaded) = match self.loaded(handle) {
+            Ok(loaded) => match utf8(requests, "batch") {
+                Ok(text) => return batch_json(&loaded.bundle.decide_batch_json(text), loaded, form),
+                Err(f) => (f, Some(loaded)),
             },
-            Err(f) => (f, Arc::from("")),
+            Err(f) => (f, None),
         };
         let count = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(requests).map(|v| v.len()).unwrap_or(1);
+        let hash = loaded.map(|l| bundle_hash(&l.bundle)).unwrap_or_else(|| Arc::from(""));
         let deny = Decision::deny_with(failure.errors().to_vec(), hash);
-        let decisions: Vec<&Decision> = std::iter::repeat_n(&deny, count).collect();
-        match serde_json::to_vec(&decisions) {
+        let json = match form {
+            Form::Full => serde_json::to_vec(&std::iter::repeat_n(&deny, count).collect::<Vec<_>>()),
+            Form::Compact => {
+                let compact = CompactDecision::of(&deny, loaded);
+                serde_json::to_vec(&std::iter::repeat_n(&compact, count).collect::<Vec<_>>())
+            }
+        };
+        match json {
             Ok(bytes) => (bytes, Some(failure)),
             Err(_) => (FALLBACK_DENY_BATCH.to_vec(), Some(failure)),
         }
@@ -115,7 +230,8 @@ impl Registry {
     }
 }
 
-/// Used only if serializing a decision fails, which serde_json does not do for these types.
+/// Used only if serializing a decision fails, which serde_json does not do for these types. Being full
+/// decisions, they are valid compact decisions too (every field the compact form may omit is present).
 const FALLBACK_DENY: &[u8] = br#"{"decision":"deny","reasons":[],"determining":[],"obligations":[],"errors":[{"code":"host_failure","message":"abi: the decision could not be serialized"}],"bundle":""}"#;
 const FALLBACK_DENY_BATCH: &[u8] = br#"[{"decision":"deny","reasons":[],"determining":[],"obligations":[],"errors":[{"code":"host_failure","message":"abi: the decisions could not be serialized"}],"bundle":""}]"#;
 
@@ -135,20 +251,14 @@ fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Failure> {
     })
 }
 
-fn deny_json(failure: &Failure, hash: Arc<str>) -> Vec<u8> {
-    let deny = Decision::deny_with(failure.errors().to_vec(), hash);
-    serde_json::to_vec(&deny).unwrap_or_else(|_| FALLBACK_DENY.to_vec())
-}
-
-fn decision_json(decision: &Decision) -> (Vec<u8>, Option<Failure>) {
-    match serde_json::to_vec(decision) {
-        Ok(bytes) => (bytes, None),
-        Err(e) => (FALLBACK_DENY.to_vec(), Some(Failure::serialize(&e))),
-    }
-}
-
-fn batch_json(decisions: &[Decision]) -> (Vec<u8>, Option<Failure>) {
-    match serde_json::to_vec(decisions) {
+fn batch_json(decisions: &[Decision], loaded: &Loaded, form: Form) -> (Vec<u8>, Option<Failure>) {
+    let json = match form {
+        Form::Full => serde_json::to_vec(decisions),
+        Form::Compact => {
+            serde_json::to_vec(&decisions.iter().map(|d| CompactDecision::of(d, Some(loaded))).collect::<Vec<_>>())
+        }
+    };
+    match json {
         Ok(bytes) => (bytes, None),
         Err(e) => (FALLBACK_DENY_BATCH.to_vec(), Some(Failure::serialize(&e))),
     }
@@ -204,12 +314,12 @@ mod tests {
     #[test]
     fn decides_allow_and_deny_with_citations() {
         let (r, h) = loaded();
-        let (bob, err) = r.decide(h, &sell("bob"));
+        let (bob, err) = r.decide(h, &sell("bob"), Form::Full);
         assert!(err.is_none());
         let bob = json_of(&bob);
         assert_eq!(bob["decision"], "allow", "{bob}");
         assert_eq!(bob["reasons"], json!(["sell-default"]));
-        let (alice, _) = r.decide(h, &sell("alice"));
+        let (alice, _) = r.decide(h, &sell("alice"), Form::Full);
         let alice = json_of(&alice);
         assert_eq!(alice["decision"], "deny", "{alice}");
         assert_eq!(alice["reasons"], json!(["gpc-opt-out"]));
@@ -220,7 +330,7 @@ mod tests {
     #[test]
     fn unknown_handle_is_a_deny_with_no_bundle() {
         let (r, _) = loaded();
-        let (d, err) = r.decide(99, &sell("bob"));
+        let (d, err) = r.decide(99, &sell("bob"), Form::Full);
         let d = json_of(&d);
         assert_eq!(d["decision"], "deny");
         assert_eq!(d["errors"][0]["code"], "no_bundle");
@@ -230,7 +340,7 @@ mod tests {
     #[test]
     fn invalid_utf8_is_a_located_deny() {
         let (r, h) = loaded();
-        let (d, err) = r.decide(h, b"{\"principal\": \"\xff\"}");
+        let (d, err) = r.decide(h, b"{\"principal\": \"\xff\"}", Form::Full);
         let d = json_of(&d);
         assert_eq!(d["decision"], "deny");
         assert_eq!(d["errors"][0]["code"], "malformed_json");
@@ -241,7 +351,7 @@ mod tests {
     #[test]
     fn malformed_request_is_a_deny_from_the_engine() {
         let (r, h) = loaded();
-        let (d, err) = r.decide(h, b"{not json");
+        let (d, err) = r.decide(h, b"{not json", Form::Full);
         let d = json_of(&d);
         assert_eq!(d["decision"], "deny");
         assert_eq!(d["errors"][0]["code"], "malformed_json");
@@ -256,11 +366,11 @@ mod tests {
             String::from_utf8(sell("alice")).unwrap_or_default(),
             String::from_utf8(sell("bob")).unwrap_or_default()
         );
-        let (out, _) = r.decide_batch(h, batch.as_bytes());
+        let (out, _) = r.decide_batch(h, batch.as_bytes(), Form::Full);
         let out = json_of(&out);
         assert_eq!(out[0]["decision"], "deny");
         assert_eq!(out[1]["decision"], "allow");
-        let (bad, err) = r.decide_batch(7, batch.as_bytes());
+        let (bad, err) = r.decide_batch(7, batch.as_bytes(), Form::Full);
         let bad = json_of(&bad);
         assert_eq!(bad.as_array().map(Vec::len), Some(2), "one deny per request");
         assert_eq!(bad[1]["errors"][0]["code"], "no_bundle");
@@ -274,11 +384,11 @@ mod tests {
             json!([{ "uid": {"type": "Consumer", "id": "bob"}, "attrs": {"state": "CA", "gpc": true}, "parents": [] }]);
         let update = json_of(&r.upsert_entities(h, up.to_string().as_bytes()).expect("upsert"));
         assert_eq!(update["upserted"], 1);
-        let (bob, _) = r.decide(h, &sell("bob"));
+        let (bob, _) = r.decide(h, &sell("bob"), Form::Full);
         assert_eq!(json_of(&bob)["decision"], "deny");
         let removed = json_of(&r.remove_entities(h, br#"["Consumer::\"bob\""]"#).expect("remove"));
         assert_eq!(removed["removed"], 1);
-        let (bob, _) = r.decide(h, &sell("bob"));
+        let (bob, _) = r.decide(h, &sell("bob"), Form::Full);
         assert_eq!(json_of(&bob)["decision"], "deny", "missing resource fails closed");
     }
 
@@ -313,5 +423,132 @@ mod tests {
         let info = json_of(&r.info(h).expect("info"));
         assert_eq!(info["name"], "wasm-fixture");
         assert_eq!(info["policies"], json!(["sell-default", "gpc-opt-out", "share-service-provider"]));
+    }
+
+    /// A host's expansion of a compact decision (ABI.md, "Compact decisions"), written independently of the
+    /// guest's code: `determining` from the table by `reasons`, `obligations` from those, `bundle` known.
+    /// Keys come out in the full form's order (serde_json preserves insertion order here).
+    fn expand(compact: &Value, table: &[Value], hash: &str) -> Value {
+        let c = compact.as_object().expect("a compact decision is an object");
+        let by_id = |id: &Value| table.iter().find(|p| p["id"] == *id).cloned().expect("reason in the table");
+        let determining: Vec<Value> = match c.get("determining") {
+            Some(d) => d.as_array().cloned().unwrap_or_default(),
+            None => c["reasons"].as_array().map(|r| r.iter().map(by_id).collect()).unwrap_or_default(),
+        };
+        let obligations: Vec<Value> = match c.get("obligations") {
+            Some(o) => o.as_array().cloned().unwrap_or_default(),
+            None => determining.iter().filter_map(|p| p.get("obligation").cloned()).collect(),
+        };
+        let mut out = serde_json::Map::new();
+        if let Some(id) = c.get("id") {
+            out.insert("id".into(), id.clone());
+        }
+        out.insert("decision".into(), c["decision"].clone());
+        out.insert("reasons".into(), c["reasons"].clone());
+        out.insert("determining".into(), Value::Array(determining));
+        out.insert("obligations".into(), Value::Array(obligations));
+        out.insert("errors".into(), c["errors"].clone());
+        out.insert("bundle".into(), c.get("bundle").cloned().unwrap_or_else(|| json!(hash)));
+        Value::Object(out)
+    }
+
+    #[test]
+    fn policies_are_the_table_in_load_order() {
+        let (r, h) = loaded();
+        let table = json_of(&r.policies(h).expect("policies"));
+        let ids: Vec<&str> =
+            table.as_array().map(|a| a.iter().filter_map(|p| p["id"].as_str()).collect()).unwrap_or_default();
+        assert_eq!(ids, ["sell-default", "gpc-opt-out", "share-service-provider"]);
+        assert_eq!(table[1]["citation"], "Cal. Code Regs. tit. 11, § 7025");
+        assert_eq!(table[1]["obligation"]["kind"], "display");
+        assert_eq!(r.policies(42).map_err(|f| f.code()).err(), Some(ErrorCode::NoBundle));
+    }
+
+    #[test]
+    fn compact_decisions_expand_to_the_full_ones_exactly() {
+        let (r, h) = loaded();
+        let table: Vec<Value> = serde_json::from_slice(&r.policies(h).expect("policies")).expect("array");
+        let hash = json_of(&r.info(h).expect("info"))["hash"].as_str().unwrap_or_default().to_string();
+        let mut requests: Vec<Vec<u8>> = ["alice", "bob", "nobody"].iter().map(|c| sell(c)).collect();
+        requests.push(br#"{"id": 7, "principal": "Recipient::\"adco\"", "action": "Action::\"sell\"", "resource": "Consumer::\"alice\"", "context": {"purpose": "x"}}"#.to_vec());
+        requests.push(br#"{"id": "bad", "principal": {"type": "Nope", "id": "x"}, "action": "Action::\"sell\"", "resource": "Consumer::\"bob\"", "context": {}}"#.to_vec());
+        requests.push(b"{not json".to_vec());
+        requests.push(b"{\"principal\": \"\xff\"}".to_vec());
+        let mut obligations = 0;
+        for q in &requests {
+            let (full, _) = r.decide(h, q, Form::Full);
+            let (compact, _) = r.decide(h, q, Form::Compact);
+            let c = json_of(&compact);
+            assert!(
+                c.get("determining").is_none() && c.get("obligations").is_none() && c.get("bundle").is_none(),
+                "{c}"
+            );
+            let expanded = expand(&c, &table, &hash);
+            // Same text, so same keys in the same order with the same values.
+            assert_eq!(expanded.to_string(), json_of(&full).to_string());
+            obligations += expanded["obligations"].as_array().map_or(0, Vec::len);
+        }
+        assert!(obligations > 0, "the requests reach a policy with an obligation");
+
+        let batch = format!(
+            "[{}]",
+            requests.iter().take(5).map(|q| String::from_utf8_lossy(q).into_owned()).collect::<Vec<_>>().join(",")
+        );
+        let (full, _) = r.decide_batch(h, batch.as_bytes(), Form::Full);
+        let (compact, _) = r.decide_batch(h, batch.as_bytes(), Form::Compact);
+        let expanded: Vec<Value> = json_of(&compact)
+            .as_array()
+            .map(|a| a.iter().map(|c| expand(c, &table, &hash)).collect())
+            .unwrap_or_default();
+        assert_eq!(Value::Array(expanded).to_string(), json_of(&full).to_string());
+    }
+
+    #[test]
+    fn compact_denies_for_abi_failures() {
+        let (r, h) = loaded();
+        // No bundle behind the handle: the deny says so with `bundle: ""`, which the host keeps.
+        let (d, err) = r.decide(99, &sell("bob"), Form::Compact);
+        let d = json_of(&d);
+        assert_eq!(d["bundle"], "");
+        assert_eq!(d["errors"][0]["code"], "no_bundle");
+        assert!(err.is_some());
+        let (full, _) = r.decide(99, &sell("bob"), Form::Full);
+        assert_eq!(expand(&d, &[], "sha256:unused").to_string(), json_of(&full).to_string());
+        let (ds, _) = r.decide_batch(99, b"[1, 2]", Form::Compact);
+        assert_eq!(json_of(&ds).as_array().map(Vec::len), Some(2));
+        assert_eq!(json_of(&ds)[1]["bundle"], "");
+        // A failure on a loaded handle: its bundle, so no `bundle`.
+        let failure = Failure::new(ErrorCode::HostFailure, "abi: test");
+        let d = json_of(&r.deny(h, &failure, false, Form::Compact));
+        assert!(d.get("bundle").is_none(), "{d}");
+        let ds = json_of(&r.deny(h, &failure, true, Form::Compact));
+        assert_eq!(ds[0]["errors"][0]["code"], "host_failure");
+    }
+
+    #[test]
+    fn a_decision_the_table_does_not_rebuild_keeps_its_fields() {
+        let (r, h) = loaded();
+        let loaded = r.loaded(h).expect("loaded");
+        let (alice, _) = r.decide(h, &sell("alice"), Form::Full);
+        let mut d: Decision = serde_json::from_slice(&alice).expect("a decision");
+        assert!(loaded.expands(&d));
+        assert!(!d.obligations.is_empty());
+        // Obligations that are not the determining policies' (privet-core never does this today).
+        d.obligations.clear();
+        let c = serde_json::to_value(CompactDecision::of(&d, Some(loaded))).expect("json");
+        assert_eq!(c["determining"][0]["id"], "gpc-opt-out");
+        assert_eq!(c["obligations"], json!([]));
+        // A determining policy that differs from the table's.
+        let mut d: Decision = serde_json::from_slice(&alice).expect("a decision");
+        if let Some(p) = d.determining.first_mut() {
+            Arc::make_mut(p).reason = Some("another reason".into());
+        }
+        assert!(!loaded.expands(&d));
+        // Another bundle's hash is sent.
+        let mut d: Decision = serde_json::from_slice(&alice).expect("a decision");
+        d.bundle = Arc::from("sha256:other");
+        let c = serde_json::to_value(CompactDecision::of(&d, Some(loaded))).expect("json");
+        assert_eq!(c["bundle"], "sha256:other");
+        assert!(c.get("determining").is_none());
     }
 }
