@@ -41,6 +41,11 @@ pub struct HostConfig {
     pub worker_stack: usize,
     /// Epoch tick for [`Interrupt::Deadline`]. Default 5 ms.
     pub epoch_tick: Duration,
+    /// Take decisions through ABI 1.1's compact exports when the module has them (`privet_decide_compact`:
+    /// the guest leaves out each determining policy's text, which the host rebuilds from the policy table
+    /// it fetched once per instance). Decisions are the same either way; `false` uses the 1.0 exports, which
+    /// is also what happens with a 1.0 module. Default true.
+    pub compact_decisions: bool,
 }
 
 impl Default for HostConfig {
@@ -55,6 +60,7 @@ impl Default for HostConfig {
             max_wasm_stack,
             worker_stack: max_wasm_stack + (4 << 20),
             epoch_tick: Duration::from_millis(5),
+            compact_decisions: true,
         }
     }
 }

@@ -36,6 +36,7 @@ use serde_json::Value;
 
 use privet_core::BundleInfo;
 
+use crate::compact::{CompactDecision, PolicyTable};
 use crate::config::HostConfig;
 use crate::error::{HostError, HostFault};
 use crate::instance::RawInstance;
@@ -180,10 +181,26 @@ impl Host {
     /// privet-core; a fault in the guest is a deny with a `host_failure` error.
     pub fn decide_json(&self, request: &str) -> Decision {
         let input = request.to_owned();
-        let (result, hash) = self.run(move |s, _| {
+        let (result, hash) = self.run(move |s, state| {
             let handle = s.handle;
-            let out = s.raw.call_with(input.as_bytes(), |r, p, l| r.decide_raw(handle, p, l))?;
-            parse_json::<Decision>(out, "privet_decide")
+            match &s.table {
+                Some(table) => {
+                    let out = s.raw.call_parse(
+                        input.as_bytes(),
+                        |r, p, l| r.decide_compact_raw(handle, p, l),
+                        |b| serde_json::from_slice::<CompactDecision>(b),
+                    )?;
+                    table.expand(parsed(out, "privet_decide_compact")?, &state.hash)
+                }
+                None => {
+                    let out = s.raw.call_parse(
+                        input.as_bytes(),
+                        |r, p, l| r.decide_raw(handle, p, l),
+                        |b| serde_json::from_slice::<Decision>(b),
+                    )?;
+                    parsed(out, "privet_decide")
+                }
+            }
         });
         result.unwrap_or_else(|fault| fault_deny(&fault, hash, request_id(request)))
     }
@@ -192,18 +209,42 @@ impl Host {
     /// deny per request (or one, if the input is not an array).
     pub fn decide_batch_json(&self, requests: &str) -> Vec<Decision> {
         let input = requests.to_owned();
-        let (result, hash) = self.run(move |s, _| {
+        let (result, hash) = self.run(move |s, state| {
             let handle = s.handle;
-            let out = s.raw.call_with(input.as_bytes(), |r, p, l| r.decide_batch_raw(handle, p, l))?;
-            parse_json::<Vec<Decision>>(out, "privet_decide_batch")
+            match &s.table {
+                Some(table) => {
+                    let out = s.raw.call_parse(
+                        input.as_bytes(),
+                        |r, p, l| r.decide_batch_compact_raw(handle, p, l),
+                        |b| serde_json::from_slice::<Vec<CompactDecision>>(b),
+                    )?;
+                    parsed(out, "privet_decide_batch_compact")?
+                        .into_iter()
+                        .map(|c| table.expand(c, &state.hash))
+                        .collect()
+                }
+                None => {
+                    let out = s.raw.call_parse(
+                        input.as_bytes(),
+                        |r, p, l| r.decide_batch_raw(handle, p, l),
+                        |b| serde_json::from_slice::<Vec<Decision>>(b),
+                    )?;
+                    parsed(out, "privet_decide_batch")
+                }
+            }
         });
         result.unwrap_or_else(|fault| match serde_json::from_str::<Value>(requests) {
-            Ok(Value::Array(items)) => items
-                .iter()
-                .map(|item| fault_deny(&fault, Arc::clone(&hash), item.get("id").cloned()))
-                .collect(),
+            Ok(Value::Array(items)) => {
+                items.iter().map(|item| fault_deny(&fault, Arc::clone(&hash), item.get("id").cloned())).collect()
+            }
             _ => vec![fault_deny(&fault, hash, None)],
         })
+    }
+
+    /// True when decisions come through ABI 1.1's compact exports (the module is 1.1 or later and
+    /// [`HostConfig::compact_decisions`] is on); false when they come through the 1.0 exports.
+    pub fn compact_decisions(&self) -> bool {
+        self.shared.config.compact_decisions && self.shared.module.abi_version().1 >= 1
     }
 
     /// Inserts or replaces entities (a JSON array in Cedar's entity format) in the store, all or nothing.
@@ -221,16 +262,14 @@ impl Host {
     fn update(&self, update: Update) -> Result<StoreUpdate, Vec<DecisionError>> {
         let _serial = self.update_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let update = Arc::new(update);
-        let (result, _) = self.run(move |s, state| {
-            match apply(&mut s.raw, s.handle, &update)? {
-                Ok(u) => {
-                    let mut log = state.log.write().unwrap_or_else(PoisonError::into_inner);
-                    log.push(update);
-                    s.generation = log.len();
-                    Ok(Ok(u))
-                }
-                Err(errors) => Ok(Err(errors)),
+        let (result, _) = self.run(move |s, state| match apply(&mut s.raw, s.handle, &update)? {
+            Ok(u) => {
+                let mut log = state.log.write().unwrap_or_else(PoisonError::into_inner);
+                log.push(update);
+                s.generation = log.len();
+                Ok(Ok(u))
             }
+            Err(errors) => Ok(Err(errors)),
         });
         match result {
             Ok(r) => r,
@@ -272,14 +311,22 @@ impl Host {
     }
 }
 
-/// A fresh instance with `packed` loaded; returns it with the bundle's hash.
+/// A fresh instance with `packed` loaded, and the bundle's policy table when decisions are to come through
+/// the compact exports; returns it with the bundle's hash.
 fn make_slot(module: &WasmModule, config: &HostConfig, packed: &[u8], epoch: u64) -> Result<(Slot, String), HostError> {
     let mut raw = RawInstance::with_config(module, config)?;
     let handle = raw.load(packed)?;
     let r = raw.info_raw(handle)?;
     let out = raw.take(r)?;
     let info = parse_json::<BundleInfo>(out, "privet_info")?;
-    Ok((Slot { raw, handle, bundle_epoch: epoch, generation: 0 }, info.hash))
+    let table = if config.compact_decisions && raw.has_compact() {
+        let r = raw.policies_raw(handle)?;
+        let table = raw.take_with(r, PolicyTable::from_json)?;
+        Some(table.ok_or_else(|| HostFault::Abi("`privet_policies` returned no result".into()))??)
+    } else {
+        None
+    };
+    Ok((Slot { raw, handle, bundle_epoch: epoch, generation: 0, table }, info.hash))
 }
 
 /// Brings the worker's slot to the current bundle and store: a fresh instance if it has none or holds
@@ -292,10 +339,11 @@ fn prepare<'a>(slot: &'a mut Option<Slot>, shared: &Shared, state: &BundleState)
     let s = match slot {
         Some(s) => s,
         None => {
-            let (fresh, _) = make_slot(&shared.module, &shared.config, &state.packed, state.epoch).map_err(|e| match e {
-                HostError::Fault(f) => f,
-                other => HostFault::Abi(format!("cannot recreate an instance: {other}")),
-            })?;
+            let (fresh, _) =
+                make_slot(&shared.module, &shared.config, &state.packed, state.epoch).map_err(|e| match e {
+                    HostError::Fault(f) => f,
+                    other => HostFault::Abi(format!("cannot recreate an instance: {other}")),
+                })?;
             shared.counters.created.fetch_add(1, Ordering::Relaxed);
             slot.insert(fresh)
         }
@@ -336,6 +384,12 @@ fn apply(
         Some(e) => vec![e.error],
         None => vec![DecisionError::new(ErrorCode::HostFailure, "store update failed without an error")],
     }))
+}
+
+/// A result parsed straight from guest memory (see `RawInstance::call_parse`).
+fn parsed<T>(out: Option<Result<T, serde_json::Error>>, what: &str) -> Result<T, HostFault> {
+    out.ok_or_else(|| HostFault::Abi(format!("`{what}` returned no result")))?
+        .map_err(|e| HostFault::Abi(format!("`{what}` returned invalid JSON: {e}")))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(out: Option<Vec<u8>>, what: &str) -> Result<T, HostFault> {

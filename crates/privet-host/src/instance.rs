@@ -47,7 +47,21 @@ struct Exports {
     upsert: TypedFunc<(u32, u32, u32), u64>,
     remove: TypedFunc<(u32, u32, u32), u64>,
     last_error: TypedFunc<(), u64>,
+    /// ABI 1.1 (absent from 1.0 modules).
+    compact: Option<CompactExports>,
 }
+
+/// The exports ABI 1.1 added.
+struct CompactExports {
+    policies: TypedFunc<u32, u64>,
+    decide: TypedFunc<(u32, u32, u32), u64>,
+    decide_batch: TypedFunc<(u32, u32, u32), u64>,
+}
+
+/// Inputs up to this size are written into one guest buffer kept for the instance's life (allocated on
+/// first use, grown as needed), which saves a `privet_alloc` and a `privet_free` call per request. Larger
+/// inputs get a buffer of their own, freed after the call.
+const SCRATCH_MAX: u32 = 1 << 20;
 
 /// A guest instance with direct access to every ABI export. Each method arms the per-call limits (fuel or
 /// deadline, memory cap) and maps a trap to a [`HostFault`]; after a fault the instance must not be used
@@ -57,6 +71,8 @@ pub struct RawInstance {
     x: Exports,
     interrupt: Interrupt,
     epoch_ticks: u64,
+    /// The reusable input buffer `(ptr, capacity)`; `(0, 0)` until first used.
+    scratch: (u32, u32),
 }
 
 /// A packed result `(ptr << 32) | len` split in two.
@@ -74,11 +90,14 @@ impl RawInstance {
     pub fn with_config(module: &WasmModule, config: &HostConfig) -> Result<RawInstance, HostError> {
         let inner = &module.inner;
         check_interrupt(&inner.config, config)?;
-        let mut store = Store::new(&inner.engine, StoreData {
-            limit: config.memory_limit,
-            hit: None,
-            compiled: (inner.config.fuel_metering, inner.config.epoch_interruption),
-        });
+        let mut store = Store::new(
+            &inner.engine,
+            StoreData {
+                limit: config.memory_limit,
+                hit: None,
+                compiled: (inner.config.fuel_metering, inner.config.epoch_interruption),
+            },
+        );
         store.limiter(|d| d as &mut dyn ResourceLimiter);
         let interrupt = config.interrupt;
         let epoch_ticks = match interrupt {
@@ -94,12 +113,11 @@ impl RawInstance {
         let instance = Instance::new(&mut raw_store, &inner.module, &[])
             .map_err(|e| HostError::Foreign(format!("cannot instantiate: {e:#}")))?;
         let x = exports(&mut raw_store, &instance)?;
-        Ok(RawInstance { store: raw_store, x, interrupt, epoch_ticks })
+        Ok(RawInstance { store: raw_store, x, interrupt, epoch_ticks, scratch: (0, 0) })
     }
 
     fn begin(&mut self) -> Result<(), HostFault> {
-        self.store.data_mut().hit = None;
-        arm(&mut self.store, self.interrupt, self.epoch_ticks).map_err(|e| HostFault::Abi(e.to_string()))
+        begin(&mut self.store, self.interrupt, self.epoch_ticks)
     }
 
     fn fault(&self, err: wasmtime::Error) -> HostFault {
@@ -166,6 +184,33 @@ impl RawInstance {
     pub fn decide_batch_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
         self.begin()?;
         self.x.decide_batch.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
+    }
+
+    /// True when the module has ABI 1.1's exports (`privet_policies`, `privet_decide_compact`,
+    /// `privet_decide_batch_compact`).
+    pub fn has_compact(&self) -> bool {
+        self.x.compact.is_some()
+    }
+
+    /// `privet_policies(handle)` (ABI 1.1): packed result, 0 on failure.
+    pub fn policies_raw(&mut self, handle: u32) -> Result<u64, HostFault> {
+        let Some(c) = &self.x.compact else { return Err(abi_1_0("privet_policies")) };
+        begin(&mut self.store, self.interrupt, self.epoch_ticks)?;
+        c.policies.call(&mut self.store, handle).map_err(|e| self.fault(e))
+    }
+
+    /// `privet_decide_compact(handle, ptr, len)` (ABI 1.1): packed result.
+    pub fn decide_compact_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
+        let Some(c) = &self.x.compact else { return Err(abi_1_0("privet_decide_compact")) };
+        begin(&mut self.store, self.interrupt, self.epoch_ticks)?;
+        c.decide.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
+    }
+
+    /// `privet_decide_batch_compact(handle, ptr, len)` (ABI 1.1): packed result.
+    pub fn decide_batch_compact_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
+        let Some(c) = &self.x.compact else { return Err(abi_1_0("privet_decide_batch_compact")) };
+        begin(&mut self.store, self.interrupt, self.epoch_ticks)?;
+        c.decide_batch.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// `privet_upsert_entities(handle, ptr, len)`: packed result, 0 on failure.
@@ -237,25 +282,82 @@ impl RawInstance {
 
     /// Reads a packed result and frees it; `None` for a 0 result.
     pub fn take(&mut self, result: u64) -> Result<Option<Vec<u8>>, HostFault> {
+        self.take_with(result, <[u8]>::to_vec)
+    }
+
+    /// Hands a packed result's bytes to `f` straight from linear memory (no copy), then frees the result;
+    /// `None` for a 0 result.
+    pub(crate) fn take_with<T>(&mut self, result: u64, f: impl FnOnce(&[u8]) -> T) -> Result<Option<T>, HostFault> {
         if result == 0 {
             return Ok(None);
         }
         let (ptr, len) = unpack(result);
-        let bytes = self.read(ptr, len)?;
+        let out = {
+            let bytes = (ptr as usize)
+                .checked_add(len as usize)
+                .and_then(|end| self.x.memory.data(&self.store).get(ptr as usize..end))
+                .ok_or_else(|| HostFault::Abi(format!("result `{ptr}+{len}` is outside linear memory")))?;
+            f(bytes)
+        };
         self.free(ptr, len)?;
-        Ok(Some(bytes))
+        Ok(Some(out))
     }
 
-    /// Calls an export over an input buffer: allocates, copies, calls, frees the input, takes the result.
+    /// Writes `input` into the reusable input buffer (growing it when needed), or into a buffer of its own
+    /// when it is larger than [`SCRATCH_MAX`]. Returns `(ptr, len, owned)`: an owned buffer is the caller's
+    /// to free.
+    fn put_input(&mut self, input: &[u8]) -> Result<(u32, u32, bool), HostFault> {
+        let len = u32::try_from(input.len())
+            .map_err(|_| HostFault::Abi(format!("input of {} bytes does not fit wasm32", input.len())))?;
+        if len > SCRATCH_MAX {
+            let (ptr, len) = self.put(input)?;
+            return Ok((ptr, len, true));
+        }
+        if len > self.scratch.1 {
+            let cap = len.next_power_of_two().max(4096);
+            let (old, old_cap) = std::mem::take(&mut self.scratch);
+            if old_cap > 0 {
+                self.free(old, old_cap)?;
+            }
+            let ptr = self.alloc(cap)?;
+            if ptr == 0 {
+                let limit = self.store.data().limit;
+                return Err(match self.store.data().hit {
+                    Some(requested) => HostFault::MemoryLimit { requested, limit },
+                    None => HostFault::Abi(format!("`privet_alloc({cap})` returned 0 (guest out of memory)")),
+                });
+            }
+            self.scratch = (ptr, cap);
+        }
+        if len > 0 {
+            self.write(self.scratch.0, input)?;
+        }
+        Ok((self.scratch.0, len, false))
+    }
+
+    /// Calls an export over an input: writes it into guest memory (the reusable buffer when it fits), calls,
+    /// frees the input if it had a buffer of its own, and hands the result's bytes to `parse`.
+    pub(crate) fn call_parse<T>(
+        &mut self,
+        input: &[u8],
+        call: impl FnOnce(&mut RawInstance, u32, u32) -> Result<u64, HostFault>,
+        parse: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, HostFault> {
+        let (ptr, len, owned) = self.put_input(input)?;
+        let result = call(self, ptr, len)?;
+        if owned {
+            self.free(ptr, len)?;
+        }
+        self.take_with(result, parse)
+    }
+
+    /// Calls an export over an input buffer and returns the result's bytes (see [`RawInstance::call_parse`]).
     pub(crate) fn call_with(
         &mut self,
         input: &[u8],
-        f: impl FnOnce(&mut RawInstance, u32, u32) -> Result<u64, HostFault>,
+        call: impl FnOnce(&mut RawInstance, u32, u32) -> Result<u64, HostFault>,
     ) -> Result<Option<Vec<u8>>, HostFault> {
-        let (ptr, len) = self.put(input)?;
-        let result = f(self, ptr, len)?;
-        self.free(ptr, len)?;
-        self.take(result)
+        self.call_parse(input, call, <[u8]>::to_vec)
     }
 
     /// The last error as privet's errors: the summary first, then every error.
@@ -298,6 +400,16 @@ pub struct LastError {
     pub errors: Vec<DecisionError>,
 }
 
+/// Arms a guest call: clears the memory-cap flag and sets its fuel budget or deadline.
+fn begin(store: &mut Store<StoreData>, interrupt: Interrupt, epoch_ticks: u64) -> Result<(), HostFault> {
+    store.data_mut().hit = None;
+    arm(store, interrupt, epoch_ticks).map_err(|e| HostFault::Abi(e.to_string()))
+}
+
+fn abi_1_0(export: &str) -> HostFault {
+    HostFault::Abi(format!("the module speaks abi 1.0: it has no `{export}`"))
+}
+
 /// Fuel for hosts that do not meter: far more than any call uses, well inside wasmtime's i64 counter.
 const NEVER_FUEL: u64 = 1 << 60;
 
@@ -330,6 +442,15 @@ fn exports(store: &mut Store<StoreData>, instance: &Instance) -> Result<Exports,
     let memory = instance
         .get_memory(&mut *store, "memory")
         .ok_or_else(|| HostError::Foreign("it has no memory export `memory`".into()))?;
+    // ABI 1.1's exports, when the module has them (a 1.1 module must: `WasmModule::new` checks it).
+    let compact = match instance.get_func(&mut *store, "privet_decide_compact") {
+        Some(_) => Some(CompactExports {
+            policies: func!("privet_policies"),
+            decide: func!("privet_decide_compact"),
+            decide_batch: func!("privet_decide_batch_compact"),
+        }),
+        None => None,
+    };
     Ok(Exports {
         memory,
         abi_version: func!("privet_abi_version"),
@@ -343,5 +464,6 @@ fn exports(store: &mut Store<StoreData>, instance: &Instance) -> Result<Exports,
         upsert: func!("privet_upsert_entities"),
         remove: func!("privet_remove_entities"),
         last_error: func!("privet_last_error"),
+        compact,
     })
 }

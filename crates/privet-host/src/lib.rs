@@ -26,6 +26,15 @@
 //! call gets a fresh fuel budget or epoch deadline ([`Interrupt`]). An instance that faults is dropped and
 //! never reused.
 //!
+//! ## Decisions through ABI 1.1
+//!
+//! With a module that speaks ABI 1.1, each instance fetches its bundle's policy table once (`privet_policies`,
+//! when it is created: at load, at a swap, after a fault) and decides through `privet_decide_compact`: the
+//! guest leaves out each determining policy's text and the bundle hash, and the host puts them back as
+//! `Arc<PolicyInfo>`s from the table, giving the same [`privet_core::Decision`] as the 1.0 exports (see
+//! ABI.md, "Compact decisions"). With a 1.0 module, or [`HostConfig::compact_decisions`] off, the host uses
+//! the 1.0 exports. Inputs up to 1 MiB go through one reusable buffer in each instance's memory.
+//!
 //! ## Entity updates and swap
 //!
 //! The host keeps a log of the updates applied since the bundle was loaded; an instance that is behind
@@ -48,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod compact;
 mod config;
 mod error;
 mod host;
@@ -58,6 +68,6 @@ mod pool;
 pub use config::{HostConfig, Interrupt};
 pub use error::{HostError, HostFault};
 pub use host::{Host, HostStats};
-pub use privet_core::BundleInfo;
 pub use instance::{LastError, RawInstance, unpack};
 pub use module::{ABI_MAJOR, WasmModule};
+pub use privet_core::BundleInfo;

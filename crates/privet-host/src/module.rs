@@ -2,8 +2,8 @@
 //! [`Module`], and the checks that it is Privet's module with a supported ABI.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, ExternType, Module};
@@ -30,6 +30,9 @@ pub(crate) const EXPORTS: &[&str] = &[
     "privet_remove_entities",
     "privet_last_error",
 ];
+
+/// Exports ABI 1.1 added; a module that reports minor 1 or later must have them.
+pub(crate) const EXPORTS_1_1: &[&str] = &["privet_policies", "privet_decide_compact", "privet_decide_batch_compact"];
 
 /// `privet.wasm` compiled once for this process. Cheap to clone (shared). Make hosts with
 /// [`crate::Host::new`]; instances are created from it as the pool needs them.
@@ -60,9 +63,9 @@ pub(crate) fn check_interrupt(module: &HostConfig, host: &HostConfig) -> Result<
         Interrupt::Fuel(_) if !module.fuel_metering => {
             Err(HostError::Config("`Interrupt::Fuel` needs a module compiled with `fuel_metering`".into()))
         }
-        Interrupt::Deadline(_) if !module.epoch_interruption => Err(HostError::Config(
-            "`Interrupt::Deadline` needs a module compiled with `epoch_interruption`".into(),
-        )),
+        Interrupt::Deadline(_) if !module.epoch_interruption => {
+            Err(HostError::Config("`Interrupt::Deadline` needs a module compiled with `epoch_interruption`".into()))
+        }
         _ => Ok(()),
     }
 }
@@ -88,13 +91,12 @@ impl WasmModule {
     /// Reads and compiles a module file.
     pub fn from_file(path: impl AsRef<Path>, config: HostConfig) -> Result<WasmModule, HostError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|source| HostError::Io { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| HostError::Io { path: path.display().to_string(), source })?;
         WasmModule::new(&bytes, config)
     }
 
     /// Compiles module bytes, checks that the module is Privet's (no imports, every export the host calls)
-    /// and that its ABI major version is 1.
+    /// and that its ABI major version is 1 (a module reporting 1.1 or later must have ABI 1.1's exports).
     pub fn new(bytes: &[u8], config: HostConfig) -> Result<WasmModule, HostError> {
         if !bytes.starts_with(b"\0asm") {
             return Err(HostError::NotWasm { len: bytes.len() });
@@ -111,10 +113,7 @@ impl WasmModule {
 
         let imports: Vec<String> = module.imports().map(|i| format!("`{}::{}`", i.module(), i.name())).collect();
         if !imports.is_empty() {
-            return Err(HostError::Foreign(format!(
-                "it imports {} (privet.wasm imports nothing)",
-                imports.join(", ")
-            )));
+            return Err(HostError::Foreign(format!("it imports {} (privet.wasm imports nothing)", imports.join(", "))));
         }
         for name in EXPORTS {
             match module.get_export(name) {
@@ -134,6 +133,16 @@ impl WasmModule {
         };
         if version >> 16 != ABI_MAJOR {
             return Err(HostError::AbiVersion { major: version >> 16, minor: version & 0xffff });
+        }
+        if version & 0xffff >= 1 {
+            if let Some(name) =
+                EXPORTS_1_1.iter().find(|n| !matches!(inner.module.get_export(n), Some(ExternType::Func(_))))
+            {
+                return Err(HostError::Foreign(format!(
+                    "it reports abi 1.{} but has no function `{name}`",
+                    version & 0xffff
+                )));
+            }
         }
         inner.abi_version = version;
         Ok(WasmModule { inner: Arc::new(inner) })

@@ -6,6 +6,7 @@
 use std::sync::mpsc;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
+use crate::compact::PolicyTable;
 use crate::error::HostFault;
 use crate::instance::RawInstance;
 
@@ -18,6 +19,9 @@ pub(crate) struct Slot {
     pub(crate) bundle_epoch: u64,
     /// How many entries of that bundle's update log the instance has applied.
     pub(crate) generation: usize,
+    /// The bundle's policy table when decisions come through ABI 1.1's compact exports; `None` uses the
+    /// 1.0 exports (a 1.0 module, or `HostConfig::compact_decisions` off).
+    pub(crate) table: Option<PolicyTable>,
 }
 
 type Job = Box<dyn FnOnce(&mut Option<Slot>) + Send>;
@@ -40,7 +44,12 @@ pub(crate) struct Pool {
 
 impl Pool {
     pub(crate) fn new(max: usize, stack: usize) -> Pool {
-        Pool { state: Mutex::new(PoolState { idle: Vec::new(), total: 0 }), cond: Condvar::new(), max: max.max(1), stack }
+        Pool {
+            state: Mutex::new(PoolState { idle: Vec::new(), total: 0 }),
+            cond: Condvar::new(),
+            max: max.max(1),
+            stack,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, PoolState> {

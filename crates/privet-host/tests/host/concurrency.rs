@@ -152,7 +152,8 @@ fn updates_reach_every_pooled_instance() {
     );
 
     // A refused update reaches nobody.
-    let errs = host.upsert_entities_json(r#"[{"uid": {"type": "User", "id": "v"}, "attrs": {"ok": 3}, "parents": []}]"#);
+    let errs =
+        host.upsert_entities_json(r#"[{"uid": {"type": "User", "id": "v"}, "attrs": {"ok": 3}, "parents": []}]"#);
     assert_eq!(errs.unwrap_err()[0].code, ErrorCode::InvalidEntity);
     assert_eq!(host.stats().log_len, 1);
 

@@ -61,7 +61,11 @@ fn corpus_through_wasmtime_equals_native() {
         for ((i, r), d) in chunk.iter().zip(&ds) {
             let got = corpus_gen::normalize(d);
             if got != c.expected[*i] {
-                mismatches.push(format!("batch line {}: request {r}\n  native {}\n  wasm   {got}", i + 1, c.expected[*i]));
+                mismatches.push(format!(
+                    "batch line {}: request {r}\n  native {}\n  wasm   {got}",
+                    i + 1,
+                    c.expected[*i]
+                ));
             }
         }
     }
@@ -76,5 +80,10 @@ fn corpus_through_wasmtime_equals_native() {
         valid.len() as f64 / batch_s,
         valid.len()
     );
-    assert!(mismatches.is_empty(), "{} mismatches, the first:\n{}", mismatches.len(), mismatches[..mismatches.len().min(5)].join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, the first:\n{}",
+        mismatches.len(),
+        mismatches[..mismatches.len().min(5)].join("\n")
+    );
 }

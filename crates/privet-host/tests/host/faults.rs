@@ -14,7 +14,8 @@ entity User = { ok: Bool };
 action go appliesTo { principal: User, resource: User, context: { a: Bool } };
 "#;
 const ENTITIES: &str = r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"ok": true}, "parents": []}]"#;
-const REQ: &str = r#"{"principal": "User::\"u\"", "action": "Action::\"go\"", "resource": "User::\"u\"", "context": {"a": true}}"#;
+const REQ: &str =
+    r#"{"principal": "User::\"u\"", "action": "Action::\"go\"", "resource": "User::\"u\"", "context": {"a": true}}"#;
 
 /// A bundle whose one policy chains `terms` `&&` terms, with the engine's depth limits raised so that it
 /// gets past privet-core to cedar's recursive evaluator.

@@ -1,5 +1,7 @@
 //! privet-host's tests, one binary with topical modules:
 //! - `parity`: decisions through wasmtime equal native privet-core's on the CPRA pack's suites.
+//! - `compact`: ABI 1.1's compact decisions equal the 1.0 exports' and native ones, field for field; the raw
+//!   1.1 exports.
 //! - `faults`: a guest stack overflow, exhausted fuel and the memory cap give deny + `host_failure`, and
 //!   the next call runs on a fresh instance.
 //! - `abi`: garbage and huge inputs into every export of a raw instance are refused without a trap.
@@ -10,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests may panic
 
 mod abi;
+mod compact;
 mod concurrency;
 mod conformance;
 mod faults;

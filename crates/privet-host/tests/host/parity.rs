@@ -17,6 +17,9 @@ fn cpra_suites_decide_as_natively() {
     // info matches too.
     let info = host.info().unwrap();
     let ninfo = native.info();
-    assert_eq!((info.hash.as_str(), &info.policies, info.entities), (ninfo.hash.as_str(), &ninfo.policies, ninfo.entities));
+    assert_eq!(
+        (info.hash.as_str(), &info.policies, info.entities),
+        (ninfo.hash.as_str(), &ninfo.policies, ninfo.entities)
+    );
     assert_eq!(host.bundle_hash(), ninfo.hash);
 }
