@@ -137,7 +137,8 @@ export class Privet {
   private constructor();
   /** Loads a packed bundle (bytes or JSON text, the output of `privet pack`). Throws PrivetError. */
   static load(bundle: Uint8Array | ArrayBuffer | string, options?: LoadOptions): Promise<Privet>;
-  /** Decides one request; never throws for a bad request (deny with `errors`). */
+  /** Decides one request; never throws for a bad request (deny with `errors`). Each decision is made of fresh
+   * objects (none is shared with another decision). */
   decide(request: Request | string): Decision;
   /** Decides many requests; decisions in the same order. */
   decideBatch(requests: Request[] | string): Decision[];

@@ -2,13 +2,23 @@
 // behind a small class. No build step: plain ESM, types in index.d.ts.
 
 const ABI_MAJOR = 1;
+/** The oldest minor this package speaks: with a 1.0 module it decides through the 1.0 exports. */
 const ABI_MINOR = 0;
+/** The minor that added the policy table and compact decisions (`privet_decide_compact`), used when present. */
+const ABI_MINOR_COMPACT = 1;
+
+/** Decide inputs up to this many bytes are written into one guest buffer kept for the instance's life. */
+const SCRATCH_MAX = 1 << 20;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: false });
 
 /** Injects a simulated trap into the next guest call (tests only). */
 const INJECT_TRAP = Symbol.for('privet.test.injectTrap');
+/** A `Privet.load` option (tests only): decide through the ABI 1.0 exports even when the module has 1.1's. */
+const FORCE_ABI_10 = Symbol.for('privet.test.forceAbi10');
+/** Tests only: `'compact'` or `'full'`, the form the live instance decides in. */
+const DECIDE_FORM = Symbol.for('privet.test.decideForm');
 
 /**
  * An error from Privet: a bundle that failed to load, a rejected store update, a trapped instance.
@@ -108,7 +118,7 @@ export async function compile(source) {
 
 /** One wasm instance with one loaded bundle. Discarded after any trap. */
 class Guest {
-  constructor(instance) {
+  constructor(instance, { compact = true } = {}) {
     this.x = instance.exports;
     const version = this.x.privet_abi_version();
     const major = version >>> 16;
@@ -120,9 +130,22 @@ class Guest {
       );
     }
     this.handle = 0;
+    // ABI 1.1: decisions in the compact form, expanded here from the bundle's policy table (fetched in `load`).
+    this.compact =
+      compact &&
+      minor >= ABI_MINOR_COMPACT &&
+      typeof this.x.privet_policies === 'function' &&
+      typeof this.x.privet_decide_compact === 'function' &&
+      typeof this.x.privet_decide_batch_compact === 'function';
+    /** Policy id -> templates of its `PolicyInfo` and obligation as the guest wrote them (compact only). */
+    this.table = null;
+    // The reusable input buffer for decide calls (ptr, capacity) and a view of it (re-made when memory grows).
+    this.scratch = 0;
+    this.scratchCap = 0;
+    this.scratchView = null;
   }
 
-  /** Copies bytes into guest memory; returns [ptr, len]. */
+  /** Copies bytes into a fresh guest allocation; returns [ptr, len]. */
   put(bytes) {
     const len = bytes.length;
     const ptr = this.x.privet_alloc(len) >>> 0;
@@ -164,6 +187,62 @@ class Guest {
     }
   }
 
+  /** Makes the reusable input buffer at least `n` bytes; returns a view of all of it. */
+  reserve(n) {
+    if (n > this.scratchCap) {
+      if (this.scratchCap > 0) this.x.privet_free(this.scratch, this.scratchCap);
+      this.scratch = 0;
+      this.scratchCap = 0;
+      this.scratchView = null;
+      let cap = 4096;
+      while (cap < n) cap *= 2;
+      const ptr = this.x.privet_alloc(cap) >>> 0;
+      if (ptr === 0) throw new PrivetError('limit_exceeded', `privet: cannot allocate ${cap} bytes in the wasm instance`);
+      this.scratch = ptr;
+      this.scratchCap = cap;
+    }
+    const buffer = this.x.memory.buffer;
+    if (this.scratchView === null || this.scratchView.buffer !== buffer) {
+      this.scratchView = new Uint8Array(buffer, this.scratch, this.scratchCap);
+    }
+    return this.scratchView;
+  }
+
+  /**
+   * Writes a decide input (a string, encoded straight into guest memory, or bytes) into the reusable
+   * buffer, or into an allocation of its own when it may be larger than SCRATCH_MAX. Returns
+   * [ptr, len, owned]; an owned allocation is the caller's to free. The guest copies its input and never
+   * keeps or frees the host's buffer (ABI.md, "Memory"), so the buffer serves every call.
+   */
+  input(value) {
+    if (typeof value === 'string') {
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit (a surrogate pair: 4 bytes for 2 units).
+      if (value.length * 3 <= SCRATCH_MAX) {
+        const { read, written } = encoder.encodeInto(value, this.reserve(value.length * 3));
+        if (read === value.length) return [this.scratch, written, false];
+      }
+      return [...this.put(encoder.encode(value)), true];
+    }
+    if (value.length <= SCRATCH_MAX) {
+      this.reserve(value.length).set(value);
+      return [this.scratch, value.length, false];
+    }
+    return [...this.put(value), true];
+  }
+
+  /** Decides (one request, or with `batch` an array); returns the result text (compact form when
+   * `this.compact`) or null. */
+  decide(value, batch) {
+    const [ptr, len, owned] = this.input(value);
+    const x = this.x;
+    const h = this.handle;
+    let r;
+    if (this.compact) r = batch ? x.privet_decide_batch_compact(h, ptr, len) : x.privet_decide_compact(h, ptr, len);
+    else r = batch ? x.privet_decide_batch(h, ptr, len) : x.privet_decide(h, ptr, len);
+    if (owned) x.privet_free(ptr, len);
+    return this.take(r);
+  }
+
   load(bundle) {
     const [ptr, len] = this.put(bundle);
     let handle;
@@ -174,16 +253,31 @@ class Guest {
     }
     if (handle === 0) throw this.lastError('privet: the bundle failed to load');
     this.handle = handle;
+    if (this.compact) this.table = this.policies();
+  }
+
+  /** The loaded bundle's policy table (ABI 1.1 `privet_policies`), by id. */
+  policies() {
+    const text = this.take(this.x.privet_policies(this.handle));
+    if (text === null) throw this.lastError('privet: the policy table could not be read');
+    let list;
+    try {
+      list = JSON.parse(text);
+    } catch (e) {
+      throw new PrivetError('host_failure', 'privet: the wasm module returned malformed policy table JSON', { cause: e });
+    }
+    if (!Array.isArray(list)) throw new PrivetError('host_failure', 'privet: the policy table is not an array');
+    const table = new Map();
+    for (const p of list) {
+      table.set(p?.id, { policy: template(p), obligation: p?.obligation === undefined ? undefined : template(p.obligation) });
+    }
+    return table;
   }
 
   json(op, bytes) {
     const x = this.x;
     const h = this.handle;
     switch (op) {
-      case 'decide':
-        return this.withInput(bytes, (p, n) => x.privet_decide(h, p, n));
-      case 'batch':
-        return this.withInput(bytes, (p, n) => x.privet_decide_batch(h, p, n));
       case 'upsert':
         return this.withInput(bytes, (p, n) => x.privet_upsert_entities(h, p, n));
       case 'remove':
@@ -194,6 +288,94 @@ class Guest {
         throw new TypeError(`unknown op ${op}`);
     }
   }
+}
+
+/** Sets `key` on a plain object as JSON.parse does (an own data property, even for `__proto__`). */
+function define(obj, key, value) {
+  if (key === '__proto__') {
+    Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  } else {
+    obj[key] = value;
+  }
+}
+
+/** A deep copy of a parsed JSON value, with the same keys in the same order. */
+function cloneJson(v) {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(cloneJson);
+  const out = {};
+  for (const k of Object.keys(v)) define(out, k, cloneJson(v[k]));
+  return out;
+}
+
+/**
+ * A parsed JSON value prepared for copying many times (`instantiate`): an object's keys and values in
+ * order, nested values prepared too. Copying from it skips walking the keys of the original every time.
+ */
+function template(v) {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return { items: v.map(template) };
+  const keys = Object.keys(v);
+  return { keys, values: keys.map((k) => template(v[k])), proto: keys.includes('__proto__') };
+}
+
+/** A fresh deep copy of the value a template was made from (as JSON.parse would give it). */
+function instantiate(t) {
+  if (typeof t !== 'object' || t === null) return t;
+  if (t.items !== undefined) return t.items.map(instantiate);
+  const out = {};
+  const { keys, values } = t;
+  for (let i = 0; i < keys.length; i++) {
+    const v = values[i];
+    const copy = typeof v === 'object' && v !== null ? instantiate(v) : v;
+    if (t.proto) define(out, keys[i], copy);
+    else out[keys[i]] = copy;
+  }
+  return out;
+}
+
+const COMPACT_KEYS = new Set(['id', 'decision', 'reasons', 'determining', 'obligations', 'errors', 'bundle']);
+
+/**
+ * The full decision from a compact one (ABI.md, "Compact decisions"): `determining` = the table's policy for
+ * each id in `reasons`, in order; `obligations` = the `obligation` of each of those that has one, in order;
+ * `bundle` = the loaded bundle's hash. Fields the guest did send are kept. The result is what JSON.parse of
+ * the 1.0 form gives: fresh objects (policies are copied, never shared between decisions), keys in the same
+ * order.
+ */
+function expandDecision(c, table, hash) {
+  if (c === null || typeof c !== 'object' || Array.isArray(c) || !Array.isArray(c.reasons)) {
+    throw new PrivetError('host_failure', 'privet: the wasm module returned a malformed compact decision');
+  }
+  let determining = c.determining;
+  let obligations = c.obligations;
+  if (determining === undefined) {
+    determining = [];
+    const derived = [];
+    for (const id of c.reasons) {
+      const entry = table.get(id);
+      if (entry === undefined) {
+        throw new PrivetError('host_failure', `privet: a compact decision names policy \`${id}\`, which is not in the policy table`);
+      }
+      determining.push(instantiate(entry.policy));
+      if (entry.obligation !== undefined) derived.push(instantiate(entry.obligation));
+    }
+    if (obligations === undefined) obligations = derived;
+  }
+  if (obligations === undefined) {
+    obligations = [];
+    for (const p of determining) if (p?.obligation !== undefined) obligations.push(cloneJson(p.obligation));
+  }
+  const d = {};
+  if (Object.prototype.hasOwnProperty.call(c, 'id')) d.id = c.id;
+  d.decision = c.decision;
+  d.reasons = c.reasons;
+  d.determining = determining;
+  d.obligations = obligations;
+  d.errors = c.errors;
+  d.bundle = c.bundle ?? hash;
+  for (const k of Object.keys(c)) if (!COMPACT_KEYS.has(k)) define(d, k, c[k]);
+  return d;
 }
 
 function denyWith(error, bundleHash, id) {
@@ -209,6 +391,12 @@ function asJsonBytes(value) {
   if (typeof value === 'string') return encoder.encode(value);
   if (value instanceof Uint8Array) return value;
   return encoder.encode(JSON.stringify(value));
+}
+
+/** A decide input: JSON text, or bytes as given (encoded into guest memory by `Guest.input`). */
+function asJsonInput(value) {
+  if (typeof value === 'string' || value instanceof Uint8Array) return value;
+  return JSON.stringify(value) ?? '';
 }
 
 /**
@@ -228,6 +416,7 @@ export class Privet {
   #restarts = 0;
   #injectTrap = false;
   #closed = false;
+  #compact = true;
 
   /** @internal use `Privet.load` */
   constructor(module, bundle, token) {
@@ -246,6 +435,7 @@ export class Privet {
     const bytes = toBytes(bundle, 'bundle').slice();
     const module = await compile(options.wasm);
     const engine = new Privet(module, bytes, CONSTRUCT);
+    engine.#compact = options[FORCE_ABI_10] !== true;
     const instance = await WebAssembly.instantiate(module, {});
     try {
       engine.#start(instance);
@@ -269,8 +459,10 @@ export class Privet {
     return this.#hash;
   }
 
+  /** A guest for `instance` with the bundle loaded (and, on ABI 1.1, its policy table fetched) and the
+   * entity updates replayed. */
   #start(instance) {
-    const guest = new Guest(instance);
+    const guest = new Guest(instance, { compact: this.#compact });
     guest.load(this.#bundle);
     for (const { op, bytes } of this.#updates) {
       if (guest.json(op, bytes) === null) {
@@ -327,24 +519,33 @@ export class Privet {
     }
   }
 
+  /** The guest's result text as decisions: parsed, and expanded when the guest wrote the compact form. */
+  #decisions(text, guest, batch) {
+    const parsed = this.#parse(text, batch ? 'decisions' : 'decision');
+    if (!guest.compact) return parsed;
+    if (!batch) return expandDecision(parsed, guest.table, this.#hash);
+    if (!Array.isArray(parsed)) throw new PrivetError('host_failure', 'privet: the wasm module returned decisions that are not an array');
+    return parsed.map((c) => expandDecision(c, guest.table, this.#hash));
+  }
+
   /**
    * Decides one request. Never throws on a bad request: errors come back as a deny with `errors`.
    * @param request a request object, or its JSON text
    */
   decide(request) {
-    const bytes = asJsonBytes(request);
+    const input = asJsonInput(request);
     let r;
     try {
-      r = this.#run((g) => g.json('decide', bytes));
+      r = this.#run((g) => ({ text: g.decide(input, false), guest: g }));
     } catch (e) {
       if (!(e instanceof PrivetError)) throw e;
       return denyWith({ code: e.code, message: e.message }, this.#hash, requestId(request));
     }
     if (!r.ok) return denyWith(r.error, this.#hash, requestId(request));
-    if (r.value === null) {
+    if (r.value.text === null) {
       return denyWith({ code: 'host_failure', message: 'privet: the decision could not be returned' }, this.#hash, requestId(request));
     }
-    return this.#parse(r.value, 'decision');
+    return this.#decisions(r.value.text, r.value.guest, false);
   }
 
   /**
@@ -352,21 +553,21 @@ export class Privet {
    * @param requests an array of requests, or its JSON text
    */
   decideBatch(requests) {
-    const bytes = asJsonBytes(requests);
+    const input = asJsonInput(requests);
     const denyAll = (error) =>
       Array.isArray(requests)
         ? requests.map((q) => denyWith(error, this.#hash, requestId(q)))
         : [denyWith(error, this.#hash, undefined)];
     let r;
     try {
-      r = this.#run((g) => g.json('batch', bytes));
+      r = this.#run((g) => ({ text: g.decide(input, true), guest: g }));
     } catch (e) {
       if (!(e instanceof PrivetError)) throw e;
       return denyAll({ code: e.code, message: e.message });
     }
     if (!r.ok) return denyAll(r.error);
-    if (r.value === null) return denyAll({ code: 'host_failure', message: 'privet: the decisions could not be returned' });
-    return this.#parse(r.value, 'decisions');
+    if (r.value.text === null) return denyAll({ code: 'host_failure', message: 'privet: the decisions could not be returned' });
+    return this.#decisions(r.value.text, r.value.guest, true);
   }
 
   #update(op, value, what) {
@@ -415,6 +616,11 @@ export class Privet {
   /** @internal tests: make the next guest call behave as if the instance trapped. */
   [INJECT_TRAP]() {
     this.#injectTrap = true;
+  }
+
+  /** @internal tests: the form the live instance decides in (`'compact'` on ABI 1.1, else `'full'`). */
+  [DECIDE_FORM]() {
+    return this.#live().compact ? 'compact' : 'full';
   }
 }
 
