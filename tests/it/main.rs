@@ -3,12 +3,15 @@
 //! - `semantics`: fail-closed versus Cedar-exact semantics, explanations, obligations.
 //! - `store`: entity store updates are seen by the next decision and are all-or-nothing.
 //! - `differential`: on generated requests Privet's decisions equal `cedar-policy`'s.
+//! - `random_worlds`: random schemas, policy sets, stores and requests (with slices, some invalid) decided by
+//!   Privet in both semantics modes equal `cedar-policy`'s answers (`PRIVET_DIFF_CASES`, `PRIVET_DIFF_SEED`).
 //! - `cpra_pack`: the shipped CPRA pack loads and its suites' scenarios decide as written.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests and benches may panic
 
 mod bad_input;
 mod cpra_pack;
 mod differential;
+mod random_worlds;
 mod semantics;
 mod store;
 
