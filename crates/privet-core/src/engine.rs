@@ -59,7 +59,7 @@ impl Bundle {
     #[doc(hidden)]
     pub fn decide_json_reference(&self, json: &str) -> Decision {
         match Request::parse(json, self.limits()) {
-            Ok(req) => self.decide(&req),
+            Ok(req) => self.decide_cedar(&req),
             Err(e) => Decision::deny_with(vec![e], self.meta.hash.clone()),
         }
     }
@@ -123,6 +123,11 @@ impl Bundle {
                 return d;
             }
         }
+        self.decide_cedar(request)
+    }
+
+    /// Cedar's path alone (the compiled path has declined the request, or there is none).
+    fn decide_cedar(&self, request: &Request) -> Decision {
         let mut decision = match self.prepare(request) {
             Ok(prepared) => self.authorize(&prepared),
             Err(errors) => Decision::deny_with(errors, self.meta.hash.clone()),
@@ -158,10 +163,14 @@ impl Bundle {
             let text = raw.get();
             self.decide_compiled(text)
                 .unwrap_or_else(|| {
-                    match check_json_depth(text, self.meta.limits.max_json_depth, "request").and_then(|()| {
-                        serde_json::from_str::<Value>(text).map_err(|e| DecisionError::from_json(&e, text, "request"))
-                    }) {
-                        Ok(v) => self.decide_value(v),
+                    match check_json_depth(text, self.meta.limits.max_json_depth, "request")
+                        .and_then(|()| {
+                            serde_json::from_str::<Value>(text)
+                                .map_err(|e| DecisionError::from_json(&e, text, "request"))
+                        })
+                        .and_then(Request::from_value)
+                    {
+                        Ok(req) => self.decide_cedar(&req),
                         Err(e) => self.deny(e),
                     }
                 })
