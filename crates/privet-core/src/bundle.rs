@@ -12,7 +12,7 @@ use cedar_policy::{
 use serde::{Deserialize, Serialize};
 
 use crate::compiled::{Compiled, FastStore};
-use crate::context_diagnosis::ContextTypes;
+use crate::context_diagnosis::{ContextTypes, schema_json};
 use crate::decision::{Obligation, PolicyEffect, PolicyInfo};
 use crate::error::{DecisionError, ErrorCode, LoadDiagnostic, LoadError, line_col};
 use crate::limits::{Limits, check_json_depth, check_policy_text};
@@ -324,7 +324,8 @@ impl Bundle {
         };
         let actions = schema.actions().cloned().collect();
         let policy_literals = policy_literals(policies.policies());
-        let compiled = compile(&sources, &policies, &order, &infos, &limits);
+        let schema_json = schema_json(&sources.schema.name, &sources.schema.text);
+        let compiled = schema_json.as_ref().and_then(|json| compile(json, &policies, &order, &infos, &limits));
         let fast = compiled.as_ref().and_then(|c| c.build_store(sources.entities.as_ref().map(|f| f.text.as_str())));
         let meta = BundleMeta {
             name: manifest.bundle.name.clone().unwrap_or_else(|| default_name.to_string()),
@@ -340,7 +341,7 @@ impl Bundle {
             order,
             actions,
             policy_literals,
-            context_types: ContextTypes::from_schema_text(&sources.schema.name, &sources.schema.text),
+            context_types: ContextTypes::from_schema_json(schema_json.as_ref()),
             authorizer: Authorizer::new(),
             compiled,
             sources,
@@ -365,23 +366,18 @@ impl Bundle {
 
 /// Compiles the validated policies for the fast path (see `compiled/`).
 fn compile(
-    sources: &BundleSources,
+    schema_json: &serde_json::Value,
     policies: &PolicySet,
     order: &[PolicyId],
     infos: &HashMap<PolicyId, Arc<PolicyInfo>>,
     limits: &Limits,
 ) -> Option<Compiled> {
-    let schema_json = if sources.schema.name.ends_with(".json") {
-        serde_json::from_str::<serde_json::Value>(&sources.schema.text).ok()?
-    } else {
-        cedar_policy::SchemaFragment::from_cedarschema_str(&sources.schema.text).ok()?.0.to_json_value().ok()?
-    };
     let mut list = Vec::with_capacity(order.len());
     for id in order {
         let est = policies.policy(id)?.to_json().ok()?;
         list.push((est, infos.get(id)?.clone()));
     }
-    Compiled::build(&schema_json, &list, limits)
+    Compiled::build(schema_json, &list, limits)
 }
 
 fn parse_schema(file: &SourceFile, diags: &mut Vec<LoadDiagnostic>) -> Option<Schema> {

@@ -8,6 +8,15 @@ use std::collections::HashMap;
 use cedar_policy::{EntityUid, SchemaFragment};
 use serde_json::Value;
 
+/// The schema in cedar's JSON form, from its text in either syntax (by file name). `None` if it does not convert.
+pub(crate) fn schema_json(file_name: &str, text: &str) -> Option<Value> {
+    if file_name.ends_with(".json") {
+        serde_json::from_str::<Value>(text).ok()
+    } else {
+        SchemaFragment::from_cedarschema_str(text).ok().and_then(|(f, _)| f.to_json_value().ok())
+    }
+}
+
 /// Context types by action, with what is needed to resolve type names.
 #[derive(Debug, Default)]
 pub(crate) struct ContextTypes {
@@ -18,17 +27,12 @@ pub(crate) struct ContextTypes {
 }
 
 impl ContextTypes {
-    /// Builds the index from the schema text (human syntax or JSON). Returns an empty index if the text does not
-    /// convert (the schema itself was already accepted by cedar; diagnosis is best effort).
-    pub(crate) fn from_schema_text(file_name: &str, text: &str) -> ContextTypes {
-        let json = if file_name.ends_with(".json") {
-            serde_json::from_str::<Value>(text).ok()
-        } else {
-            SchemaFragment::from_cedarschema_str(text).ok().and_then(|(f, _)| f.to_json_value().ok())
-        };
+    /// Builds the index from the schema's JSON form (see [`schema_json`]). Returns an empty index without one
+    /// (the schema itself was already accepted by cedar; diagnosis is best effort).
+    pub(crate) fn from_schema_json(json: Option<&Value>) -> ContextTypes {
         let mut out = ContextTypes::default();
         let Some(Value::Object(namespaces)) = json else { return out };
-        for (ns, body) in &namespaces {
+        for (ns, body) in namespaces {
             let qualify = |name: &str| if ns.is_empty() { name.to_string() } else { format!("{ns}::{name}") };
             if let Some(Value::Object(common)) = body.get("commonTypes") {
                 for (name, ty) in common {
