@@ -68,18 +68,16 @@ impl Bundle {
                     ]);
                 }
                 Err(UpdateRefused::Unsupported) => {
-                    // Cedar's store takes it from here: rebuilt from the compiled store as it was, which is then
-                    // dropped.
+                    // Cedar's store takes it from here: rebuilt (once, kept in `self.cedar`) from the compiled store
+                    // as it was, which is then dropped.
                     self.fast = Some(fast);
-                    let rebuilt = self.cedar_store().map(|c| c.entities.clone());
-                    self.fast = None;
-                    let Some(base) = rebuilt else {
+                    if self.cedar_store().is_none() {
                         return Err(vec![DecisionError::new(
                             ErrorCode::InvalidBundle,
                             "the entity store could not be rebuilt to take this update",
                         )]);
-                    };
-                    self.cedar = Arc::new(OnceLock::from(Some(Arc::new(CedarStore::new(base)))));
+                    }
+                    self.fast = None;
                 }
             }
         }
