@@ -8,16 +8,18 @@ pub enum Interrupt {
     /// No interruption (only the memory cap and the stack limit apply).
     None,
     /// A fuel budget per guest call (deterministic; wasmtime counts roughly one unit per wasm operator).
-    /// Costs some speed: every basic block updates the fuel counter.
+    /// A batch call (`decide_batch_json`, the batch exports of [`crate::RawInstance`]) gets the budget once per
+    /// request in its array, so a batch may use what its requests would use one by one. Costs some speed:
+    /// every basic block updates the fuel counter. Running out traps (it never yields).
     Fuel(u64),
-    /// A wall-clock deadline per guest call, checked at function entries and loop headers via wasmtime's
+    /// A wall-clock deadline per guest call (batches included: it does not scale with the batch), checked at function entries and loop headers via wasmtime's
     /// epoch interruption (a ticker thread advances the epoch every [`HostConfig::epoch_tick`]). Cheaper than
     /// fuel, but not deterministic.
     Deadline(Duration),
 }
 
 /// Configuration of a [`crate::WasmModule`] and the hosts made from it. The engine-level fields
-/// (`fuel_metering`, `epoch_interruption`, `max_wasm_stack`) are fixed when the module is compiled; the
+/// (`fuel_metering`, `epoch_interruption`, `max_wasm_stack`, `fiber_stack`) are fixed when the module is compiled; the
 /// others may differ per host ([`crate::Host::with_config`]), so one compiled module serves hosts with
 /// different pools, caps and budgets.
 #[derive(Debug, Clone)]
@@ -26,8 +28,8 @@ pub struct HostConfig {
     pub fuel_metering: bool,
     /// Compile epoch checks in (needed by [`Interrupt::Deadline`]; cheap). Default true.
     pub epoch_interruption: bool,
-    /// Most instances alive at once (the pool's bound and so the number of calls in flight). Default: the
-    /// number of CPUs, at least 2.
+    /// Most instances alive at once (the pool's bound and so the number of calls in flight; more callers
+    /// wait for a free instance). Default: the number of CPUs, at least 2.
     pub max_instances: usize,
     /// Linear-memory cap per instance, in bytes. Default 512 MiB.
     pub memory_limit: usize,
@@ -36,9 +38,12 @@ pub struct HostConfig {
     /// Native stack a guest call may use (wasmtime's `max_wasm_stack`). Default 4 MiB (wasmtime's own default
     /// is 512 KiB; cedar's recursive evaluator wants more, see ABI.md "Traps").
     pub max_wasm_stack: usize,
-    /// Stack size of the worker threads that run guest calls; must exceed `max_wasm_stack` (the rest holds
-    /// host frames). Default `max_wasm_stack + 4 MiB`.
-    pub worker_stack: usize,
+    /// Size of the fiber stack every guest call runs on (wasmtime's `async_stack_size`), whatever the
+    /// calling thread's own stack: each instance allocates one on its first call and reuses it. Must exceed
+    /// `max_wasm_stack`; the rest holds wasmtime's and the host's frames during the call. Default
+    /// `max_wasm_stack + 2 MiB` (address space; pages are committed as the stack is used). This replaces
+    /// the worker threads (and their `worker_stack`) of earlier versions: calls run on the caller's thread.
+    pub fiber_stack: usize,
     /// Epoch tick for [`Interrupt::Deadline`]. Default 5 ms.
     pub epoch_tick: Duration,
     /// Take decisions through ABI 1.1's compact exports when the module has them (`privet_decide_compact`:
@@ -58,7 +63,7 @@ impl Default for HostConfig {
             memory_limit: 512 << 20,
             interrupt: Interrupt::Fuel(20_000_000_000),
             max_wasm_stack,
-            worker_stack: max_wasm_stack + (4 << 20),
+            fiber_stack: max_wasm_stack + (2 << 20),
             epoch_tick: Duration::from_millis(5),
             compact_decisions: true,
         }

@@ -6,7 +6,7 @@
 //! (`epoch`) unique to this load, its hash, and the **log of entity-store updates** applied since it was
 //! loaded (the JSON of each applied upsert or removal, in order). The ABI has no store snapshot export, so
 //! the log is how any instance is brought to the current store: an instance records the bundle epoch it
-//! holds and how many log entries it has applied (`generation`). On checkout, inside the worker, an
+//! holds and how many log entries it has applied (`generation`). On checkout, on the calling thread, an
 //! instance whose epoch is not the current one is dropped and a fresh one is made (instantiate, load the
 //! packed bundle), and an instance whose generation is behind replays the missing entries. Updates are
 //! serialized by a host-wide lock; an update is applied in one instance first and appended to the log only
@@ -16,9 +16,9 @@
 //! ## Faults
 //!
 //! A trap, exhausted fuel, a passed deadline or the memory cap during any call makes the host drop that
-//! instance (the worker keeps no slot); the call is answered with a deny carrying a `host_failure` error
-//! (updates and `info` return the error). The next call on that worker makes a fresh instance and replays
-//! the log.
+//! instance (its pool place is left empty); the call is answered with a deny carrying a `host_failure` error
+//! (updates and `info` return the error). The next call that checks out that place makes a fresh instance
+//! and replays the log.
 //!
 //! ## Swap
 //!
@@ -54,8 +54,9 @@ pub struct HostStats {
     pub instances_retired: usize,
     /// Update-log entries replayed into instances that were behind.
     pub updates_replayed: usize,
-    /// Worker threads alive (each holds at most one instance).
-    pub workers: usize,
+    /// Pool places in existence (each holds at most one instance; at most
+    /// [`HostConfig::max_instances`]). Calls run on the caller's thread, so there are no worker threads.
+    pub slots: usize,
     /// Updates in the current bundle's log.
     pub log_len: usize,
 }
@@ -83,16 +84,18 @@ struct Counters {
 
 struct Shared {
     module: WasmModule,
-    config: Arc<HostConfig>,
+    config: HostConfig,
     current: RwLock<Arc<BundleState>>,
     counters: Counters,
 }
 
 /// The wasm host: Privet's engine running in wasmtime instances, with privet-core's API (JSON text in,
 /// [`Decision`]s out). `Host` is `Send + Sync`; share it with an `Arc` and call it from many threads: each
-/// call runs in its own instance. See the module docs of this file for the state, fault and swap rules.
+/// call runs on the calling thread, in an instance of its own (on a fiber stack of the instance's, so the
+/// caller's stack size does not matter). See the module docs of this file for the state, fault and swap
+/// rules.
 pub struct Host {
-    shared: Arc<Shared>,
+    shared: Shared,
     pool: Pool,
     update_lock: Mutex<()>,
     epochs: AtomicU64,
@@ -111,21 +114,18 @@ impl Host {
         Host::with_config(module, packed, module.config().clone())
     }
 
-    /// A host with its own pool size, memory cap, interrupt and worker stack (the module's engine-level
-    /// settings still apply: the interrupt must be compiled into the module).
+    /// A host with its own pool size, memory cap and interrupt (the module's engine-level settings still
+    /// apply: the interrupt must be compiled into the module; `max_wasm_stack` and `fiber_stack` are the
+    /// module's).
     pub fn with_config(module: &WasmModule, packed: &[u8], config: HostConfig) -> Result<Host, HostError> {
         check_interrupt(module.config(), &config)?;
-        let pool = Pool::new(config.max_instances, config.worker_stack);
+        let pool = Pool::new(config.max_instances);
         let module = module.clone();
-        let config = Arc::new(config);
         let packed: Arc<[u8]> = Arc::from(packed);
-        let (slot, hash) = {
-            let (m, p, c) = (module.clone(), Arc::clone(&packed), Arc::clone(&config));
-            pool.run(move |_| make_slot(&m, &c, &p, 1))??
-        };
+        let (slot, hash) = make_slot(&module, &config, &packed, 1)?;
         let state =
             Arc::new(BundleState { epoch: slot.bundle_epoch, packed, hash: Arc::from(hash), log: RwLock::default() });
-        let shared = Arc::new(Shared { module, config, current: RwLock::new(state), counters: Counters::default() });
+        let shared = Shared { module, config, current: RwLock::new(state), counters: Counters::default() };
         shared.counters.created.fetch_add(1, Ordering::Relaxed);
         let host = Host { shared, pool, update_lock: Mutex::new(()), epochs: AtomicU64::new(2) };
         // Hand the first instance to the pool.
@@ -150,22 +150,23 @@ impl Host {
             instances_discarded: c.discarded.load(Ordering::Relaxed),
             instances_retired: c.retired.load(Ordering::Relaxed),
             updates_replayed: c.replayed.load(Ordering::Relaxed),
-            workers: self.pool.size(),
+            slots: self.pool.size(),
             log_len: self.current().log.read().unwrap_or_else(PoisonError::into_inner).len(),
         }
     }
 
     /// Runs `op` in an up-to-date instance of the current bundle. Returns the bundle hash with the result.
-    fn run<T: Send + 'static>(
+    fn run<T>(
         &self,
-        op: impl FnOnce(&mut Slot, &BundleState) -> Result<T, HostFault> + Send + 'static,
+        op: impl FnOnce(&mut Slot, &BundleState) -> Result<T, HostFault>,
     ) -> (Result<T, HostFault>, Arc<str>) {
-        let shared = Arc::clone(&self.shared);
-        let ran = self.pool.run(move |slot: &mut Option<Slot>| {
-            // Read the current bundle here, on the worker, so a swap is seen by every call that starts after it.
+        let shared = &self.shared;
+        let ran = self.pool.run(|slot: &mut Option<Slot>| {
+            // Read the current bundle once the instance is checked out, so a swap is seen by every call that
+            // starts after it.
             let state = Arc::clone(&shared.current.read().unwrap_or_else(PoisonError::into_inner));
             let hash = Arc::clone(&state.hash);
-            let result = prepare(slot, &shared, &state).and_then(|s| op(s, &state));
+            let result = prepare(slot, shared, &state).and_then(|s| op(s, &state));
             if result.is_err() && slot.take().is_some() {
                 shared.counters.discarded.fetch_add(1, Ordering::Relaxed);
             }
@@ -180,8 +181,8 @@ impl Host {
     /// Decides one request (JSON text). Never fails: request errors are a deny with errors, as in
     /// privet-core; a fault in the guest is a deny with a `host_failure` error.
     pub fn decide_json(&self, request: &str) -> Decision {
-        let input = request.to_owned();
-        let (result, hash) = self.run(move |s, state| {
+        let input = request;
+        let (result, hash) = self.run(|s, state| {
             let handle = s.handle;
             match &s.table {
                 Some(table) => {
@@ -208,8 +209,8 @@ impl Host {
     /// Decides a JSON array of requests in one guest call (faster than one call each). A fault gives one
     /// deny per request (or one, if the input is not an array).
     pub fn decide_batch_json(&self, requests: &str) -> Vec<Decision> {
-        let input = requests.to_owned();
-        let (result, hash) = self.run(move |s, state| {
+        let input = requests;
+        let (result, hash) = self.run(|s, state| {
             let handle = s.handle;
             match &s.table {
                 Some(table) => {
@@ -262,7 +263,7 @@ impl Host {
     fn update(&self, update: Update) -> Result<StoreUpdate, Vec<DecisionError>> {
         let _serial = self.update_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let update = Arc::new(update);
-        let (result, _) = self.run(move |s, state| match apply(&mut s.raw, s.handle, &update)? {
+        let (result, _) = self.run(|s, state| match apply(&mut s.raw, s.handle, &update)? {
             Ok(u) => {
                 let mut log = state.log.write().unwrap_or_else(PoisonError::into_inner);
                 log.push(update);
@@ -293,16 +294,15 @@ impl Host {
     pub fn swap_bundle(&self, packed: &[u8]) -> Result<BundleInfo, HostError> {
         let epoch = self.epochs.fetch_add(1, Ordering::Relaxed);
         let packed: Arc<[u8]> = Arc::from(packed);
-        let (module, p, c) = (self.shared.module.clone(), Arc::clone(&packed), Arc::clone(&self.shared.config));
-        let (mut slot, hash) = self.pool.run(move |_| make_slot(&module, &c, &p, epoch))??;
+        let (mut slot, hash) = make_slot(&self.shared.module, &self.shared.config, &packed, epoch)?;
         let r = slot.raw.info_raw(slot.handle)?;
         let out = slot.raw.take(r)?;
         let info = parse_json::<BundleInfo>(out, "privet_info")?;
         let state = Arc::new(BundleState { epoch, packed, hash: Arc::from(hash), log: RwLock::default() });
         self.shared.counters.created.fetch_add(1, Ordering::Relaxed);
         *self.shared.current.write().unwrap_or_else(PoisonError::into_inner) = state;
-        let shared = Arc::clone(&self.shared);
-        let _ = self.pool.run(move |s| {
+        let shared = &self.shared;
+        let _ = self.pool.run(|s| {
             if s.replace(slot).is_some() {
                 shared.counters.retired.fetch_add(1, Ordering::Relaxed);
             }
@@ -329,7 +329,7 @@ fn make_slot(module: &WasmModule, config: &HostConfig, packed: &[u8], epoch: u64
     Ok((Slot { raw, handle, bundle_epoch: epoch, generation: 0, table }, info.hash))
 }
 
-/// Brings the worker's slot to the current bundle and store: a fresh instance if it has none or holds
+/// Brings a pool place to the current bundle and store: a fresh instance if it has none or holds
 /// another bundle, then the missing update-log entries.
 fn prepare<'a>(slot: &'a mut Option<Slot>, shared: &Shared, state: &BundleState) -> Result<&'a mut Slot, HostFault> {
     if slot.as_ref().is_some_and(|s| s.bundle_epoch != state.epoch) {

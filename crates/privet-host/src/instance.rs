@@ -3,10 +3,12 @@
 //! directly with arbitrary arguments; the pool uses it through [`crate::Host`].
 
 use privet_core::{DecisionError, ErrorCode};
-use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc};
+use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc, WasmParams, WasmResults};
 
+use crate::batch::count_requests;
 use crate::config::{HostConfig, Interrupt};
 use crate::error::{HostError, HostFault};
+use crate::fiber::block_on;
 use crate::module::{WasmModule, check_interrupt};
 
 /// Per-store data: the memory cap and whether the guest hit it during the current call.
@@ -71,6 +73,9 @@ pub struct RawInstance {
     x: Exports,
     interrupt: Interrupt,
     epoch_ticks: u64,
+    /// The fuel budget armed for the current (or last) call: the per-call budget, times the number of
+    /// requests for a batch (0 unless the interrupt is [`Interrupt::Fuel`]).
+    budget: u64,
     /// The reusable input buffer `(ptr, capacity)`; `(0, 0)` until first used.
     scratch: (u32, u32),
 }
@@ -99,6 +104,10 @@ impl RawInstance {
             },
         );
         store.limiter(|d| d as &mut dyn ResourceLimiter);
+        if inner.config.epoch_interruption {
+            // A passed deadline traps (set once: it is the store's default behaviour, never changed).
+            store.epoch_deadline_trap();
+        }
         let interrupt = config.interrupt;
         let epoch_ticks = match interrupt {
             Interrupt::Deadline(d) => {
@@ -109,15 +118,40 @@ impl RawInstance {
             _ => 0,
         };
         let mut raw_store = store;
-        arm(&mut raw_store, interrupt, epoch_ticks)?;
-        let instance = Instance::new(&mut raw_store, &inner.module, &[])
+        arm(&mut raw_store, interrupt, 1, epoch_ticks)?;
+        // Instantiation runs no guest code (the module has no start function), but go through a fiber
+        // anyway so that nothing here depends on the caller's stack.
+        let instance = block_on(Instance::new_async(&mut raw_store, &inner.module, &[]))
             .map_err(|e| HostError::Foreign(format!("cannot instantiate: {e:#}")))?;
         let x = exports(&mut raw_store, &instance)?;
-        Ok(RawInstance { store: raw_store, x, interrupt, epoch_ticks, scratch: (0, 0) })
+        let budget = if let Interrupt::Fuel(f) = interrupt { f } else { 0 };
+        Ok(RawInstance { store: raw_store, x, interrupt, epoch_ticks, budget, scratch: (0, 0) })
     }
 
+    /// Arms the limits for one guest call (see [`begin`]).
     fn begin(&mut self) -> Result<(), HostFault> {
-        begin(&mut self.store, self.interrupt, self.epoch_ticks)
+        self.begin_scaled(1)
+    }
+
+    /// Arms the limits for a call that decides `requests` requests: the fuel budget is the per-call budget
+    /// times `requests` (at least 1), so that a batch gets the fuel its requests would get one by one.
+    fn begin_scaled(&mut self, requests: u64) -> Result<(), HostFault> {
+        self.budget = begin(&mut self.store, self.interrupt, requests, self.epoch_ticks)?;
+        Ok(())
+    }
+
+    /// Arms a batch call over the input at `ptr..ptr + len`: the fuel budget scales with the number of
+    /// requests in the array (counted by [`count_requests`]).
+    fn begin_batch(&mut self, ptr: u32, len: u32) -> Result<(), HostFault> {
+        let requests = match self.interrupt {
+            Interrupt::Fuel(_) => {
+                let data = self.x.memory.data(&self.store);
+                let input = (ptr as usize).checked_add(len as usize).and_then(|end| data.get(ptr as usize..end));
+                input.map_or(1, count_requests)
+            }
+            _ => 1,
+        };
+        self.begin_scaled(u64::try_from(requests).unwrap_or(u64::MAX))
     }
 
     fn fault(&self, err: wasmtime::Error) -> HostFault {
@@ -127,9 +161,7 @@ impl RawInstance {
         }
         match err.downcast_ref::<Trap>() {
             Some(Trap::StackOverflow) => HostFault::StackOverflow,
-            Some(Trap::OutOfFuel) => {
-                HostFault::FuelExhausted { fuel: if let Interrupt::Fuel(f) = self.interrupt { f } else { 0 } }
-            }
+            Some(Trap::OutOfFuel) => HostFault::FuelExhausted { fuel: self.budget },
             Some(Trap::Interrupt) => HostFault::DeadlineExceeded {
                 millis: if let Interrupt::Deadline(d) = self.interrupt { d.as_millis() } else { 0 },
             },
@@ -141,49 +173,50 @@ impl RawInstance {
     /// `privet_abi_version()`.
     pub fn abi_version(&mut self) -> Result<u32, HostFault> {
         self.begin()?;
-        self.x.abi_version.call(&mut self.store, ()).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.abi_version, ()).map_err(|e| self.fault(e))
     }
 
     /// `privet_alloc(len)`: 0 when the guest is out of memory.
     pub fn alloc(&mut self, len: u32) -> Result<u32, HostFault> {
         self.begin()?;
-        self.x.alloc.call(&mut self.store, len).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.alloc, len).map_err(|e| self.fault(e))
     }
 
     /// `privet_free(ptr, len)`.
     pub fn free(&mut self, ptr: u32, len: u32) -> Result<(), HostFault> {
         self.begin()?;
-        self.x.free.call(&mut self.store, (ptr, len)).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.free, (ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// `privet_load(ptr, len)`: handle, 0 on failure.
     pub fn load_raw(&mut self, ptr: u32, len: u32) -> Result<u32, HostFault> {
         self.begin()?;
-        self.x.load.call(&mut self.store, (ptr, len)).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.load, (ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// `privet_unload(handle)`.
     pub fn unload(&mut self, handle: u32) -> Result<i32, HostFault> {
         self.begin()?;
-        self.x.unload.call(&mut self.store, handle).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.unload, handle).map_err(|e| self.fault(e))
     }
 
     /// `privet_info(handle)`: packed result.
     pub fn info_raw(&mut self, handle: u32) -> Result<u64, HostFault> {
         self.begin()?;
-        self.x.info.call(&mut self.store, handle).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.info, handle).map_err(|e| self.fault(e))
     }
 
     /// `privet_decide(handle, ptr, len)`: packed result.
     pub fn decide_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
         self.begin()?;
-        self.x.decide.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.decide, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
-    /// `privet_decide_batch(handle, ptr, len)`: packed result.
+    /// `privet_decide_batch(handle, ptr, len)`: packed result. The fuel budget is the per-call budget times
+    /// the number of requests in the input array.
     pub fn decide_batch_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
-        self.begin()?;
-        self.x.decide_batch.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
+        self.begin_batch(ptr, len)?;
+        invoke(&mut self.store, &self.x.decide_batch, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// True when the module has ABI 1.1's exports (`privet_policies`, `privet_decide_compact`,
@@ -195,40 +228,53 @@ impl RawInstance {
     /// `privet_policies(handle)` (ABI 1.1): packed result, 0 on failure.
     pub fn policies_raw(&mut self, handle: u32) -> Result<u64, HostFault> {
         let Some(c) = &self.x.compact else { return Err(abi_1_0("privet_policies")) };
-        begin(&mut self.store, self.interrupt, self.epoch_ticks)?;
-        c.policies.call(&mut self.store, handle).map_err(|e| self.fault(e))
+        begin(&mut self.store, self.interrupt, 1, self.epoch_ticks)?;
+        invoke(&mut self.store, &c.policies, handle).map_err(|e| self.fault(e))
     }
 
     /// `privet_decide_compact(handle, ptr, len)` (ABI 1.1): packed result.
     pub fn decide_compact_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
         let Some(c) = &self.x.compact else { return Err(abi_1_0("privet_decide_compact")) };
-        begin(&mut self.store, self.interrupt, self.epoch_ticks)?;
-        c.decide.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
+        begin(&mut self.store, self.interrupt, 1, self.epoch_ticks)?;
+        invoke(&mut self.store, &c.decide, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
-    /// `privet_decide_batch_compact(handle, ptr, len)` (ABI 1.1): packed result.
+    /// `privet_decide_batch_compact(handle, ptr, len)` (ABI 1.1): packed result. The fuel budget is the
+    /// per-call budget times the number of requests in the input array.
     pub fn decide_batch_compact_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
+        if self.x.compact.is_none() {
+            return Err(abi_1_0("privet_decide_batch_compact"));
+        }
+        self.begin_batch(ptr, len)?;
         let Some(c) = &self.x.compact else { return Err(abi_1_0("privet_decide_batch_compact")) };
-        begin(&mut self.store, self.interrupt, self.epoch_ticks)?;
-        c.decide_batch.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &c.decide_batch, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// `privet_upsert_entities(handle, ptr, len)`: packed result, 0 on failure.
     pub fn upsert_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
         self.begin()?;
-        self.x.upsert.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.upsert, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// `privet_remove_entities(handle, ptr, len)`: packed result, 0 on failure.
     pub fn remove_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
         self.begin()?;
-        self.x.remove.call(&mut self.store, (handle, ptr, len)).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.remove, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// `privet_last_error()`: packed result, 0 when the last call succeeded.
     pub fn last_error_raw(&mut self) -> Result<u64, HostFault> {
         self.begin()?;
-        self.x.last_error.call(&mut self.store, ()).map_err(|e| self.fault(e))
+        invoke(&mut self.store, &self.x.last_error, ()).map_err(|e| self.fault(e))
+    }
+
+    /// The fuel budget the last call was given: the per-call budget, times the number of requests for a
+    /// batch (`None` unless the interrupt is [`Interrupt::Fuel`]).
+    pub fn last_budget(&self) -> Option<u64> {
+        match self.interrupt {
+            Interrupt::Fuel(_) => Some(self.budget),
+            _ => None,
+        }
     }
 
     /// Fuel left from the last call's budget (`None` unless the interrupt is [`Interrupt::Fuel`]).
@@ -400,10 +446,25 @@ pub struct LastError {
     pub errors: Vec<DecisionError>,
 }
 
-/// Arms a guest call: clears the memory-cap flag and sets its fuel budget or deadline.
-fn begin(store: &mut Store<StoreData>, interrupt: Interrupt, epoch_ticks: u64) -> Result<(), HostFault> {
+/// Arms a guest call that decides `requests` requests: clears the memory-cap flag and sets its fuel budget
+/// (scaled by `requests`) or deadline. Returns the fuel budget (0 when not metering).
+fn begin(
+    store: &mut Store<StoreData>,
+    interrupt: Interrupt,
+    requests: u64,
+    epoch_ticks: u64,
+) -> Result<u64, HostFault> {
     store.data_mut().hit = None;
-    arm(store, interrupt, epoch_ticks).map_err(|e| HostFault::Abi(e.to_string()))
+    arm(store, interrupt, requests, epoch_ticks).map_err(|e| HostFault::Abi(e.to_string()))
+}
+
+/// Calls a typed export on a fiber (see `fiber.rs`), driven to completion on this thread.
+fn invoke<P, R>(store: &mut Store<StoreData>, func: &TypedFunc<P, R>, params: P) -> wasmtime::Result<R>
+where
+    P: WasmParams + Sync,
+    R: WasmResults + Sync,
+{
+    block_on(func.call_async(store, params))
 }
 
 fn abi_1_0(export: &str) -> HostFault {
@@ -413,22 +474,29 @@ fn abi_1_0(export: &str) -> HostFault {
 /// Fuel for hosts that do not meter: far more than any call uses, well inside wasmtime's i64 counter.
 const NEVER_FUEL: u64 = 1 << 60;
 
-fn arm(store: &mut Store<StoreData>, interrupt: Interrupt, epoch_ticks: u64) -> Result<(), HostError> {
+/// The most fuel a call is given (a scaled budget saturates here, inside wasmtime's i64 counter).
+const MAX_FUEL: u64 = 1 << 62;
+
+/// Sets the call's fuel (`Fuel(f)`: `f × requests`, saturating at [`MAX_FUEL`]) and epoch deadline; returns
+/// the fuel budget when metering (else 0). Fuel and deadlines trap (they never yield to the async caller).
+fn arm(store: &mut Store<StoreData>, interrupt: Interrupt, requests: u64, epoch_ticks: u64) -> Result<u64, HostError> {
     let engine = store.data().compiled;
     // Whatever is compiled in but not used gets a budget that never runs out.
-    let (fuel, ticks) = match interrupt {
-        Interrupt::None => (NEVER_FUEL, u64::MAX / 2),
-        Interrupt::Fuel(f) => (f, u64::MAX / 2),
-        Interrupt::Deadline(_) => (NEVER_FUEL, epoch_ticks),
+    let (fuel, ticks, budget) = match interrupt {
+        Interrupt::None => (NEVER_FUEL, u64::MAX / 2, 0),
+        Interrupt::Fuel(f) => {
+            let f = f.saturating_mul(requests.max(1)).min(MAX_FUEL);
+            (f, u64::MAX / 2, f)
+        }
+        Interrupt::Deadline(_) => (NEVER_FUEL, epoch_ticks, 0),
     };
     if engine.0 {
         store.set_fuel(fuel).map_err(|e| HostError::Config(format!("{e:#}")))?;
     }
     if engine.1 {
         store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
     }
-    Ok(())
+    Ok(budget)
 }
 
 fn exports(store: &mut Store<StoreData>, instance: &Instance) -> Result<Exports, HostError> {

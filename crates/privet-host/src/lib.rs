@@ -57,9 +57,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod batch;
 mod compact;
 mod config;
 mod error;
+mod fiber;
 mod host;
 mod instance;
 mod module;

@@ -101,9 +101,15 @@ impl WasmModule {
         if !bytes.starts_with(b"\0asm") {
             return Err(HostError::NotWasm { len: bytes.len() });
         }
+        if config.fiber_stack <= config.max_wasm_stack {
+            return Err(HostError::Config(format!(
+                "`fiber_stack` ({} bytes) must exceed `max_wasm_stack` ({} bytes): the rest holds host frames",
+                config.fiber_stack, config.max_wasm_stack
+            )));
+        }
         let mut wc = Config::new();
-        // wasmtime checks max_wasm_stack <= async_stack_size even without async support (default 2 MiB).
-        wc.async_stack_size(config.max_wasm_stack.saturating_add(1 << 20));
+        // Guest calls run on fibers of this size (see fiber.rs), whatever the caller's stack.
+        wc.async_stack_size(config.fiber_stack);
         wc.max_wasm_stack(config.max_wasm_stack);
         wc.consume_fuel(config.fuel_metering);
         wc.epoch_interruption(config.epoch_interruption);

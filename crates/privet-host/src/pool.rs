@@ -1,9 +1,10 @@
-//! The instance pool: a bounded set of worker threads, each owning at most one guest instance (a
-//! [`Slot`]). A call checks out an idle worker (spawning one while under the bound, else waiting), runs a
-//! job on it, and checks it back in. Workers have big native stacks (`HostConfig::worker_stack`), so a
-//! guest may use all of `max_wasm_stack` whatever thread the caller is on.
+//! The instance pool: a bounded set of places ([`HostConfig::max_instances`](crate::HostConfig)), each
+//! holding at most one guest instance (a [`Slot`]). A call checks out an idle place (making a new, empty one
+//! while under the bound, else waiting for one), runs on the caller's thread with it, and checks it back
+//! in. There are no worker threads: guest calls run on wasmtime fibers (see `fiber.rs`), so a guest may use
+//! all of `max_wasm_stack` whatever thread the caller is on.
 
-use std::sync::mpsc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::compact::PolicyTable;
@@ -24,31 +25,29 @@ pub(crate) struct Slot {
     pub(crate) table: Option<PolicyTable>,
 }
 
-type Job = Box<dyn FnOnce(&mut Option<Slot>) + Send>;
-
-struct Worker {
-    tx: mpsc::Sender<Job>,
-}
+/// A place in the pool: empty until a call makes an instance in it, and again after a fault.
+type Place = Option<Slot>;
 
 struct PoolState {
-    idle: Vec<Worker>,
+    idle: Vec<Place>,
+    /// Places in existence (idle or checked out).
     total: usize,
+    /// Callers waiting for a place (so check-in only signals the condvar when someone waits).
+    waiting: usize,
 }
 
 pub(crate) struct Pool {
     state: Mutex<PoolState>,
     cond: Condvar,
     max: usize,
-    stack: usize,
 }
 
 impl Pool {
-    pub(crate) fn new(max: usize, stack: usize) -> Pool {
+    pub(crate) fn new(max: usize) -> Pool {
         Pool {
-            state: Mutex::new(PoolState { idle: Vec::new(), total: 0 }),
+            state: Mutex::new(PoolState { idle: Vec::new(), total: 0, waiting: 0 }),
             cond: Condvar::new(),
             max: max.max(1),
-            stack,
         }
     }
 
@@ -56,70 +55,51 @@ impl Pool {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Workers alive (idle or busy).
+    /// Places in existence (idle or in use), each holding at most one instance.
     pub(crate) fn size(&self) -> usize {
         self.lock().total
     }
 
-    fn checkout(&self) -> Result<Worker, HostFault> {
+    fn checkout(&self) -> Place {
         let mut st = self.lock();
         loop {
-            if let Some(w) = st.idle.pop() {
-                return Ok(w);
+            if let Some(place) = st.idle.pop() {
+                return place;
             }
             if st.total < self.max {
                 st.total += 1;
-                drop(st);
-                return self.spawn().inspect_err(|_| {
-                    self.lock().total -= 1;
-                    self.cond.notify_one();
-                });
+                return None;
             }
+            st.waiting += 1;
             st = self.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st.waiting -= 1;
         }
     }
 
-    fn spawn(&self) -> Result<Worker, HostFault> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("privet-host-worker".into())
-            .stack_size(self.stack)
-            .spawn(move || {
-                let mut slot: Option<Slot> = None;
-                while let Ok(job) = rx.recv() {
-                    job(&mut slot);
-                }
-            })
-            .map_err(|e| HostFault::Abi(format!("cannot spawn a worker thread: {e}")))?;
-        Ok(Worker { tx })
+    /// Returns a place to the pool, or (`None`) forgets one, and wakes a waiting caller.
+    fn checkin(&self, place: Option<Place>) {
+        let mut st = self.lock();
+        match place {
+            Some(p) => st.idle.push(p),
+            None => st.total -= 1,
+        }
+        if st.waiting > 0 {
+            self.cond.notify_one();
+        }
     }
 
-    /// Runs `job` on an idle worker's slot and returns its result.
-    pub(crate) fn run<R: Send + 'static>(
-        &self,
-        job: impl FnOnce(&mut Option<Slot>) -> R + Send + 'static,
-    ) -> Result<R, HostFault> {
-        let worker = self.checkout()?;
-        let (rtx, rrx) = mpsc::sync_channel::<R>(1);
-        let sent = worker.tx.send(Box::new(move |slot: &mut Option<Slot>| {
-            let _ = rtx.send(job(slot));
-        }));
-        let result = match sent {
-            Ok(()) => rrx.recv().ok(),
-            Err(_) => None,
-        };
-        let mut st = self.lock();
-        match result {
-            Some(r) => {
-                st.idle.push(worker);
-                self.cond.notify_one();
+    /// Runs `job` on the calling thread with an idle place and returns its result. A panic in `job` (a bug
+    /// in host code) drops the place and its instance and is reported as a fault.
+    pub(crate) fn run<R>(&self, job: impl FnOnce(&mut Place) -> R) -> Result<R, HostFault> {
+        let mut place = self.checkout();
+        match catch_unwind(AssertUnwindSafe(|| job(&mut place))) {
+            Ok(r) => {
+                self.checkin(Some(place));
                 Ok(r)
             }
-            None => {
-                // The worker died (a panic in host code): forget it.
-                st.total -= 1;
-                self.cond.notify_one();
-                Err(HostFault::Abi("the worker thread running the call died".into()))
+            Err(_) => {
+                self.checkin(None);
+                Err(HostFault::Abi("host code panicked during the call; the instance was dropped".into()))
             }
         }
     }

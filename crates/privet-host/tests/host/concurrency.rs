@@ -32,7 +32,7 @@ fn concurrent_decide_from_several_threads_equals_native() {
         t.join().unwrap();
     }
     let s = host.stats();
-    assert!(s.workers <= HostConfig::default().max_instances, "{s:?}");
+    assert!(s.slots <= HostConfig::default().max_instances, "{s:?}");
     assert_eq!(s.instances_discarded, 0);
 }
 
@@ -116,18 +116,25 @@ fn updates_reach_every_pooled_instance() {
     let host = Arc::new(Host::with_config(crate::module(), &bundle, config).unwrap());
     let req = r#"{"principal": "User::\"u\"", "action": "Action::\"go\"", "resource": "User::\"u\"", "context": {}}"#;
 
-    // Warm up: n threads at a barrier, so n instances exist in the pool.
+    // n threads at a barrier, so several instances exist in the pool. Calls run on the caller's thread and
+    // a single decision takes microseconds, so each thread also decides batches (milliseconds each) to make
+    // the calls overlap.
+    let batch = Arc::new(format!("[{}]", vec![req; 2_000].join(",")));
     let run_all = |want: Verdict, code: Option<ErrorCode>| {
         let barrier = Arc::new(Barrier::new(n));
         let ts: Vec<_> = (0..n)
             .map(|_| {
-                let (host, barrier) = (Arc::clone(&host), Arc::clone(&barrier));
+                let (host, barrier, batch) = (Arc::clone(&host), Arc::clone(&barrier), Arc::clone(&batch));
                 std::thread::spawn(move || {
                     barrier.wait();
-                    for _ in 0..20 {
+                    for _ in 0..4 {
                         let d = host.decide_json(req);
                         assert_eq!(d.decision, want, "{d:?}");
                         assert_eq!(d.errors.first().map(|e| e.code), code, "{d:?}");
+                        let ds = host.decide_batch_json(&batch);
+                        assert_eq!(ds.len(), 2_000);
+                        assert!(ds.iter().all(|x| x.decision == want), "{:?}", ds[0]);
+                        assert!(ds.iter().all(|x| x.errors.first().map(|e| e.code) == code), "{:?}", ds[0]);
                     }
                 })
             })
@@ -138,7 +145,7 @@ fn updates_reach_every_pooled_instance() {
     };
     run_all(Verdict::Allow, None);
     let warm = host.stats();
-    assert!(warm.workers >= 2, "{warm:?}");
+    assert!(warm.slots >= 2, "{warm:?}");
 
     let u = host
         .upsert_entities_json(r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"ok": false}, "parents": []}]"#)
@@ -147,7 +154,7 @@ fn updates_reach_every_pooled_instance() {
     run_all(Verdict::Deny, None);
     let after = host.stats();
     assert!(
-        after.updates_replayed >= warm.workers - 1,
+        after.updates_replayed >= warm.slots - 1,
         "every other pooled instance replayed the update: {warm:?} -> {after:?}"
     );
 

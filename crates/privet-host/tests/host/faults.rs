@@ -2,7 +2,7 @@
 //! fresh one (with the store updates replayed).
 
 use privet_core::{ErrorCode, Verdict};
-use privet_host::{Host, HostConfig, Interrupt, RawInstance};
+use privet_host::{Host, HostConfig, HostFault, Interrupt, RawInstance};
 
 use crate::{cpra_packed, pack};
 
@@ -39,12 +39,10 @@ fn assert_host_failure(d: &privet_core::Decision, needle: &str) {
     assert!(d.errors[0].message.contains(needle), "{:?} lacks {needle}", d.errors[0].message);
 }
 
-/// Finds a depth that loads but overflows the guest's stack at decide time, searching upwards.
-#[test]
-fn stack_overflow_in_the_guest_is_a_host_failure_and_the_next_call_gets_a_fresh_instance() {
+/// Finds a depth that loads but overflows the guest's stack at decide time, searching upwards; returns the
+/// host on it and the failed decision.
+fn find_overflow() -> (usize, Host, privet_core::Decision) {
     let module = crate::module();
-    let mut found = None;
-    let mut refused_at_load = 0;
     for terms in [150, 300, 500, 800, 1_200, 1_600, 2_000] {
         let host = match Host::new(module, &deep_bundle(terms)) {
             Ok(h) => h,
@@ -52,19 +50,21 @@ fn stack_overflow_in_the_guest_is_a_host_failure_and_the_next_call_gets_a_fresh_
                 // Deeper still, the guest traps while loading: a typed fault, not a crash.
                 eprintln!("{terms} terms: refused at load: {e}");
                 assert!(matches!(e, privet_host::HostError::Fault(_)), "{e}");
-                refused_at_load += 1;
                 continue;
             }
         };
         let d = host.decide_json(REQ);
         eprintln!("{terms} terms: {:?} {:?}", d.decision, d.errors.first().map(|e| &e.message));
         if d.errors.first().is_some_and(|e| e.code == ErrorCode::HostFailure) {
-            found = Some((terms, host, d));
-            break;
+            return (terms, host, d);
         }
     }
-    let (terms, host, d) = found.expect("some depth overflows the guest's stack at decide time");
-    let _ = refused_at_load;
+    panic!("no depth overflows the guest's stack at decide time");
+}
+
+#[test]
+fn stack_overflow_in_the_guest_is_a_host_failure_and_the_next_call_gets_a_fresh_instance() {
+    let (terms, host, d) = find_overflow();
     eprintln!("stack overflow at {terms} chained terms");
     // cedar's evaluator overflows either wasmtime's native stack limit (a stack-overflow trap) or the
     // guest's shadow stack in linear memory (an out-of-bounds trap): both are host failures.
@@ -85,32 +85,123 @@ fn stack_overflow_in_the_guest_is_a_host_failure_and_the_next_call_gets_a_fresh_
     assert_eq!(ok.decision, Verdict::Allow, "{ok:?}");
 }
 
-#[test]
-fn exhausted_fuel_is_a_host_failure_and_the_next_call_works() {
-    let packed = cpra_packed();
-    // Measure what loading the CPRA pack costs, then give each call twice that.
+/// `request` with `n` numbers in an undeclared context attribute: the guest parses (and refuses) it, which
+/// costs fuel in proportion to `n` (about 5,000 units per number on the CPRA pack).
+fn padded(request: &str, n: usize) -> String {
+    let padding = vec!["0"; n].join(",");
+    let out = request.replacen("\"context\":{", &format!("\"context\":{{\"pad\":[{padding}],"), 1);
+    let out = out.replacen("\"context\": {", &format!("\"context\": {{\"pad\": [{padding}], "), 1);
+    assert_ne!(out, request, "the request has a context");
+    out
+}
+
+/// What loading `packed` costs in fuel.
+fn load_cost(packed: &[u8]) -> u64 {
     let big = HostConfig { interrupt: Interrupt::Fuel(FUEL_PROBE), ..HostConfig::default() };
     let mut raw = RawInstance::with_config(crate::module(), &big).unwrap();
     let (p, l) = raw.put(packed).unwrap();
     assert_ne!(raw.load_raw(p, l).unwrap(), 0);
-    let load_cost = FUEL_PROBE - raw.fuel_left().unwrap();
-    eprintln!("loading the CPRA pack costs {load_cost} fuel");
-    drop(raw);
+    FUEL_PROBE - raw.fuel_left().unwrap()
+}
 
+/// Guest calls run on a fiber stack of `HostConfig::fiber_stack` bytes, not on the caller's: from a thread
+/// with a 256 KiB stack (far less than `max_wasm_stack`), loading, deciding and a guest stack overflow all
+/// behave as on a big stack (the overflow is a clean `host_failure`, not a crash of the process).
+#[test]
+fn stack_overflow_from_a_thread_with_a_small_stack_is_a_host_failure() {
+    // Native privet-core (the expected decisions) runs here: it needs a normal stack, the host does not.
+    let native = privet_core::Bundle::from_packed(cpra_packed()).unwrap();
+    let cases: Vec<_> =
+        crate::suite_requests().into_iter().take(20).map(|r| (native.decide_json(&r), r)).collect();
+    let t = std::thread::Builder::new()
+        .name("small-stack".into())
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let (terms, host, d) = find_overflow();
+            eprintln!("small stack: overflow at {terms} chained terms");
+            assert_host_failure(&d, "trapped");
+            assert_host_failure(&host.decide_json(REQ), "trapped");
+            assert_eq!(host.stats().instances_discarded, 2);
+            host.swap_bundle(&shallow_bundle()).unwrap();
+            assert_eq!(host.decide_json(REQ).decision, Verdict::Allow);
+            // A realistic bundle from the small stack: decisions equal native ones.
+            let cpra = crate::cpra_host();
+            for (want, r) in &cases {
+                assert_eq!(&cpra.decide_json(r), want, "{r}");
+            }
+            let batch = format!("[{}]", cases.iter().map(|(_, r)| r.as_str()).collect::<Vec<_>>().join(","));
+            let ds = cpra.decide_batch_json(&batch);
+            assert!(ds.iter().zip(&cases).all(|(d, (want, _))| d == want));
+        })
+        .unwrap();
+    t.join().unwrap();
+}
+
+#[test]
+fn exhausted_fuel_is_a_host_failure_and_the_next_call_works() {
+    let packed = cpra_packed();
+    // Measure what loading the CPRA pack costs, then give each call twice that.
+    let load_cost = load_cost(packed);
+    eprintln!("loading the CPRA pack costs {load_cost} fuel");
     let config = HostConfig { interrupt: Interrupt::Fuel(load_cost * 2), ..HostConfig::default() };
     let host = Host::with_config(crate::module(), packed, config).unwrap();
     let one = crate::suite_requests().into_iter().next().unwrap();
     let native = privet_core::Bundle::from_packed(packed).unwrap().decide_json(&one);
     assert_eq!(host.decide_json(&one), native);
 
-    // A batch big enough to need more than the per-call budget.
-    let batch = format!("[{}]", vec![one.as_str(); 20_000].join(","));
-    let ds = host.decide_batch_json(&batch);
-    assert_eq!(ds.len(), 20_000);
+    // One request big enough to need more than the per-call budget (~5,000 fuel per padding number), alone
+    // and as a batch of one (whose budget is the same).
+    let heavy = padded(&one, ((load_cost * 3) / 5_000) as usize);
+    assert_host_failure(&host.decide_json(&heavy), "ran out of fuel");
+    assert_eq!(host.stats().instances_discarded, 1);
+    let ds = host.decide_batch_json(&format!("[{heavy}]"));
+    assert_eq!(ds.len(), 1);
     assert_host_failure(&ds[0], "ran out of fuel");
     assert_eq!(ds[0].id, serde_json::from_str::<serde_json::Value>(&one).unwrap().get("id").cloned());
-    assert_eq!(host.stats().instances_discarded, 1);
+    assert_eq!(host.stats().instances_discarded, 2);
     assert_eq!(host.decide_json(&one), native, "the next call works on a fresh instance");
+}
+
+/// Regression: the fuel budget was per guest call, so a batch of N requests got what one decision gets and a
+/// big enough batch of cheap requests ran out of fuel. A batch now gets the budget once per request.
+#[test]
+fn batch_fuel_scales_with_the_number_of_requests() {
+    let packed = cpra_packed();
+    // Just enough for loading the pack (the costliest single call).
+    let budget = load_cost(packed) * 11 / 10;
+    let one = crate::suite_requests().into_iter().next().unwrap();
+    let n = 20_000;
+    let batch = format!("[{}]", vec![one.as_str(); n].join(","));
+
+    // The batch costs more than one call's budget: before the fix it ran out of fuel.
+    let probe = 1 << 40; // times n, still far inside wasmtime's counter
+    let big = HostConfig { interrupt: Interrupt::Fuel(probe), ..HostConfig::default() };
+    let mut raw = RawInstance::with_config(crate::module(), &big).unwrap();
+    let (p, l) = raw.put(packed).unwrap();
+    let handle = raw.load_raw(p, l).unwrap();
+    let (p, l) = raw.put(batch.as_bytes()).unwrap();
+    let r = raw.decide_batch_compact_raw(handle, p, l).unwrap();
+    assert_ne!(r, 0);
+    let batch_cost = probe * n as u64 - raw.fuel_left().unwrap();
+    assert_eq!(raw.last_budget(), Some(probe * n as u64));
+    eprintln!("a batch of {n} costs {batch_cost} fuel; the per-call budget is {budget}");
+    assert!(batch_cost > budget, "{batch_cost} <= {budget}: the test needs a bigger batch");
+
+    // With the per-call budget, the batch succeeds and decides as natively, on the same instance.
+    let config = HostConfig { interrupt: Interrupt::Fuel(budget), max_instances: 1, ..HostConfig::default() };
+    let host = Host::with_config(crate::module(), packed, config).unwrap();
+    let native = privet_core::Bundle::from_packed(packed).unwrap().decide_json(&one);
+    let ds = host.decide_batch_json(&batch);
+    assert_eq!(ds.len(), n);
+    assert!(ds.iter().all(|d| *d == native), "{:?}", ds.iter().find(|d| **d != native));
+    let s = host.stats();
+    assert_eq!((s.instances_discarded, s.instances_created), (0, 1), "{s:?}");
+    // The 1.0 batch export is scaled the same way.
+    let config = HostConfig { interrupt: Interrupt::Fuel(budget), compact_decisions: false, ..HostConfig::default() };
+    let host = Host::with_config(crate::module(), packed, config).unwrap();
+    let ds = host.decide_batch_json(&batch);
+    assert!(ds.iter().all(|d| *d == native), "{:?}", ds.iter().find(|d| **d != native));
+    assert_eq!(host.stats().instances_discarded, 0);
 }
 
 #[test]
@@ -143,20 +234,16 @@ fn memory_cap_is_a_host_failure_and_the_next_call_works() {
 #[test]
 fn updates_are_replayed_into_the_instance_that_replaces_a_faulted_one() {
     let small = shallow_bundle();
-    let big = HostConfig { interrupt: Interrupt::Fuel(FUEL_PROBE), ..HostConfig::default() };
-    let mut raw = RawInstance::with_config(crate::module(), &big).unwrap();
-    let (p, l) = raw.put(&small).unwrap();
-    assert_ne!(raw.load_raw(p, l).unwrap(), 0);
-    let load_cost = FUEL_PROBE - raw.fuel_left().unwrap();
-    let config = HostConfig { max_instances: 1, interrupt: Interrupt::Fuel(load_cost * 4), ..HostConfig::default() };
+    let budget = load_cost(&small) * 4;
+    let config = HostConfig { max_instances: 1, interrupt: Interrupt::Fuel(budget), ..HostConfig::default() };
     let host = Host::with_config(crate::module(), &small, config).unwrap();
     assert_eq!(host.decide_json(REQ).decision, Verdict::Allow);
     host.upsert_entities_json(r#"[{"uid": {"type": "User", "id": "u"}, "attrs": {"ok": false}, "parents": []}]"#)
         .unwrap();
     assert_eq!(host.decide_json(REQ).decision, Verdict::Deny);
-    // A batch that exhausts the per-call fuel: the only instance is discarded.
-    let batch = format!("[{}]", vec![REQ; 50_000].join(","));
-    assert_host_failure(&host.decide_batch_json(&batch)[0], "fuel");
+    // A request that exhausts the per-call fuel: the only instance is discarded.
+    let heavy = padded(REQ, (budget / 1_000) as usize);
+    assert_host_failure(&host.decide_json(&heavy), "fuel");
     let s = host.stats();
     assert_eq!((s.instances_discarded, s.log_len), (1, 1), "{s:?}");
     // The fresh instance replays the upsert before deciding: still deny.
@@ -165,4 +252,26 @@ fn updates_are_replayed_into_the_instance_that_replaces_a_faulted_one() {
     assert!(d.errors.is_empty(), "{d:?}");
     assert!(host.stats().updates_replayed >= 1, "{:?}", host.stats());
     assert_eq!(host.info().unwrap().store_revision, 1);
+}
+
+/// The native stack limit (`max_wasm_stack`) is enforced on the fiber: with a module limited to 64 KiB,
+/// loading a deep policy is a `StackOverflow` fault (not a crash), from a thread with a 256 KiB stack too,
+/// and a shallower one loads and decides.
+#[test]
+fn native_stack_limit_is_a_typed_fault_from_a_small_thread() {
+    let config = HostConfig { max_wasm_stack: 64 << 10, fiber_stack: (64 << 10) + (1 << 20), ..HostConfig::default() };
+    let module = privet_host::WasmModule::new(crate::wasm_bytes(), config).unwrap();
+    let (deep, shallow) = (deep_bundle(300), deep_bundle(20));
+    let t = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            match Host::new(&module, &deep) {
+                Err(privet_host::HostError::Fault(HostFault::StackOverflow)) => {}
+                other => panic!("expected a stack overflow, got {other:?}"),
+            }
+            let host = Host::new(&module, &shallow).unwrap();
+            assert_eq!(host.decide_json(REQ).decision, Verdict::Allow);
+        })
+        .unwrap();
+    t.join().unwrap();
 }
