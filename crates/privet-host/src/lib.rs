@@ -18,13 +18,17 @@
 //!
 //! ## Pool and limits
 //!
-//! Calls run on a bounded set of worker threads ([`HostConfig::max_instances`]), each owning at most one
-//! instance, created lazily from the compiled module (instantiate, load the packed bundle, replay the
-//! update log). Workers have large native stacks ([`HostConfig::worker_stack`]) because wasmtime runs wasm
-//! on the calling thread's stack and `max_wasm_stack` is raised to 4 MiB (cedar recurses deeply). Each
-//! instance has a linear-memory cap ([`HostConfig::memory_limit`], a `ResourceLimiter`), and each guest
-//! call gets a fresh fuel budget or epoch deadline ([`Interrupt`]). An instance that faults is dropped and
-//! never reused.
+//! Calls run on the caller's thread, in an instance checked out of a bounded pool
+//! ([`HostConfig::max_instances`]; callers beyond it wait for a free instance). Instances are created lazily
+//! from the compiled module (instantiate, load the packed bundle, replay the update log). The guest (cedar)
+//! recurses deeply, so `max_wasm_stack` is raised to 4 MiB; since wasmtime would run a plain call on the
+//! caller's own stack, every guest call is made with `call_async` and runs on a wasmtime fiber stack of
+//! [`HostConfig::fiber_stack`] bytes, allocated once per instance and reused, driven to completion right
+//! there (nothing ever yields): the guest gets its whole stack budget whether the caller is `main`, a 2 MiB
+//! tokio worker or a 256 KiB thread, with no thread hop. Each instance has a linear-memory cap
+//! ([`HostConfig::memory_limit`], a `ResourceLimiter`), and each guest call gets a fresh fuel budget (times
+//! the number of requests, for a batch) or epoch deadline ([`Interrupt`]); both trap when exceeded. An
+//! instance that faults is dropped and never reused.
 //!
 //! ## Decisions through ABI 1.1
 //!
