@@ -2,8 +2,9 @@
 //! - `parity`: decisions through wasmtime equal native privet-core's on the CPRA pack's suites.
 //! - `compact`: ABI 1.1's compact decisions equal the 1.0 exports' and native ones, field for field; the raw
 //!   1.1 exports.
-//! - `faults`: a guest stack overflow, exhausted fuel and the memory cap give deny + `host_failure`, and
-//!   the next call runs on a fresh instance.
+//! - `faults`: a guest stack overflow (also from a thread with a 256 KiB stack), exhausted fuel, a passed
+//!   deadline and the memory cap give deny + `host_failure`, and the next call runs on a fresh instance; a
+//!   batch gets the fuel budget once per request.
 //! - `abi`: garbage and huge inputs into every export of a raw instance are refused without a trap.
 //! - `load_errors`: truncated or foreign wasm, tampered bundles are typed errors.
 //! - `concurrency`: many threads at once, swap under load, store updates reaching every pooled instance.
