@@ -136,12 +136,7 @@ impl<'a> Env<'a> {
     fn eval(&self, e: &'a Expr) -> R<Cow<'a, Val>> {
         Ok(match e {
             Expr::Lit(v) => Cow::Borrowed(v),
-            Expr::Var(v) => Cow::Borrowed(match v {
-                Var::Principal => &self.vars[0],
-                Var::Action => &self.vars[1],
-                Var::Resource => &self.vars[2],
-                Var::Context => &self.vars[3],
-            }),
+            Expr::Var(v) => Cow::Borrowed(self.var(*v)),
             Expr::Not(a) => Cow::Owned(Val::Bool(!self.bool(a)?)),
             Expr::Neg(a) => Cow::Owned(Val::Long(self.long(a)?.checked_neg().ok_or(Bail)?)),
             Expr::And(a, b) => Cow::Owned(Val::Bool(self.bool(a)? && self.bool(b)?)),
@@ -221,7 +216,27 @@ impl<'a> Env<'a> {
         })
     }
 
+    fn var(&self, v: Var) -> &'a Val {
+        match v {
+            Var::Principal => &self.vars[0],
+            Var::Action => &self.vars[1],
+            Var::Resource => &self.vars[2],
+            Var::Context => &self.vars[3],
+        }
+    }
+
     fn attr(&self, a: &'a Expr, id: AttrId) -> R<Cow<'a, Val>> {
+        // `principal.x`, `context.x`: the most common access, without a round through `eval`.
+        if let Expr::Var(v) = a {
+            return match self.var(*v) {
+                Val::Ent(r) => {
+                    let view = self.entity(r).ok_or(Bail)?;
+                    field(view.attrs(), id).map(Cow::Borrowed).ok_or(Bail)
+                }
+                Val::Rec(fields) => field(fields, id).map(Cow::Borrowed).ok_or(Bail),
+                _ => Err(Bail),
+            };
+        }
         match self.eval(a)? {
             Cow::Borrowed(Val::Ent(r)) => {
                 let view = self.entity(r).ok_or(Bail)?;

@@ -74,6 +74,30 @@ pub(crate) fn request<'de, 'c>(
     })
 }
 
+/// The offset of the first byte of `b` that ends a plain string: a quote, a backslash or a control character.
+/// Eight bytes at a time (SWAR: in each 64-bit word, the lowest byte whose high bit the masks leave set is the
+/// first such byte; bytes above it may be flagged spuriously by a borrow, and are ignored).
+fn string_end(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().ok()?);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let flags = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (x.wrapping_sub(ONES * 0x20) & !x);
+        let flags = flags & HIGH;
+        if flags != 0 {
+            return Some(base + (flags.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| base + p)
+}
+
 struct Scan<'de> {
     text: &'de str,
     b: &'de [u8],
@@ -109,7 +133,7 @@ impl<'de> Scan<'de> {
         self.eat(b'"')?;
         let start = self.i;
         let rest = self.b.get(start..)?;
-        let len = rest.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        let len = string_end(rest)?;
         if rest[len] != b'"' {
             return None;
         }
@@ -502,6 +526,20 @@ mod tests {
         }
         // The generator must exercise both outcomes.
         assert!(scanned > total / 10 && scanned < total, "scanned {scanned} of {total}");
+    }
+
+    #[test]
+    fn string_end_finds_the_first_quote_backslash_or_control_byte() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let alphabet = [b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x21, 0x5b, 0x5d];
+        for _ in 0..50_000 {
+            let len = rng.pick(40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| if rng.pick(6) == 0 { alphabet[rng.pick(alphabet.len())] } else { b'a' + rng.pick(26) as u8 })
+                .collect();
+            let want = bytes.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            assert_eq!(super::string_end(&bytes), want, "{bytes:?}");
+        }
     }
 
     #[test]
