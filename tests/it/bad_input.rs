@@ -125,6 +125,55 @@ fn batch_reports_each_bad_element_in_place() {
     assert_eq!(ds[0].errors[0].code, ErrorCode::MalformedJson);
 }
 
+/// A batch that is an array on the surface but not JSON inside one element is one malformed-JSON error for the
+/// whole batch, with its byte offset, however many elements came before (batches are split before their
+/// elements are parsed, and large ones are decided on several threads).
+#[test]
+fn batch_with_bad_json_inside_an_element_is_one_error() {
+    let good = req("payments", "share", "alice-cart", false);
+    for bad in ["1 2", r#"{"principal": tru}"#, r#"{"principal" "a"}"#, r#"{"a": [1,]}"#] {
+        for before in [0usize, 1, 600] {
+            let mut items = vec![good.clone(); before];
+            items.push(bad.to_string());
+            items.push(good.clone());
+            let batch = format!("[{}]", items.join(","));
+            let ds = crm().decide_batch_json(&batch);
+            assert_eq!(ds.len(), 1, "{bad} after {before}");
+            let e = &ds[0].errors[0];
+            assert_eq!(e.code, ErrorCode::MalformedJson, "{bad} after {before}");
+            let offset = e.offset.expect("an offset");
+            let at = batch.len() - good.len() - 1 - bad.len() - 1;
+            assert!(offset >= at && offset <= at + bad.len(), "{bad} after {before}: offset {offset}, element at {at}");
+        }
+    }
+}
+
+/// A large batch (decided on several threads) gives, in order, the decisions of its elements decided one by one.
+#[test]
+fn large_batch_decides_as_single_calls_in_order() {
+    let bundle = crm();
+    let reqs: Vec<String> = (0..1500)
+        .map(|i| match i % 4 {
+            0 => req("payments", "share", "alice-cart", false),
+            1 => req("adnet", "share", "bob-cart", true),
+            2 => req("adnet", "share", "alice-cart", i % 3 == 0),
+            _ => "7".to_string(),
+        })
+        .collect();
+    let ds = bundle.decide_batch_json(&format!("[{}]", reqs.join(",")));
+    assert_eq!(ds.len(), reqs.len());
+    for (i, (r, d)) in reqs.iter().zip(&ds).enumerate() {
+        let mut one = bundle.decide_json(r);
+        for e in &mut one.errors {
+            e.path = Some(match e.path.take() {
+                Some(p) => format!("[{i}].{p}"),
+                None => format!("[{i}]"),
+            });
+        }
+        assert_eq!(*d, one, "element {i}");
+    }
+}
+
 fn sources(policy: &str) -> BundleSources {
     BundleSources {
         manifest: None,

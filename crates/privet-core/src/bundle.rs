@@ -325,7 +325,7 @@ impl Bundle {
         let actions = schema.actions().cloned().collect();
         let policy_literals = policy_literals(policies.policies());
         let schema_json = schema_json(&sources.schema.name, &sources.schema.text);
-        let compiled = schema_json.as_ref().and_then(|json| compile(json, &policies, &order, &infos, &limits));
+        let compiled = schema_json.as_ref().and_then(|json| compile(json, &policies, &order, &infos, &limits, &hash));
         let fast = compiled.as_ref().and_then(|c| c.build_store(sources.entities.as_ref().map(|f| f.text.as_str())));
         let meta = BundleMeta {
             name: manifest.bundle.name.clone().unwrap_or_else(|| default_name.to_string()),
@@ -371,13 +371,14 @@ fn compile(
     order: &[PolicyId],
     infos: &HashMap<PolicyId, Arc<PolicyInfo>>,
     limits: &Limits,
+    hash: &Arc<str>,
 ) -> Option<Compiled> {
     let mut list = Vec::with_capacity(order.len());
     for id in order {
         let est = policies.policy(id)?.to_json().ok()?;
         list.push((est, infos.get(id)?.clone()));
     }
-    Compiled::build(schema_json, &list, limits)
+    Compiled::build(schema_json, &list, limits, hash)
 }
 
 fn parse_schema(file: &SourceFile, diags: &mut Vec<LoadDiagnostic>) -> Option<Schema> {

@@ -10,6 +10,7 @@ use cedar_policy::{Context, Decision as CedarDecision, Entities, EntityUid, Requ
 use serde_json::{Map, Value};
 
 use crate::bundle::{Bundle, parse_entity_values};
+use crate::compiled::{Carry, Compiled};
 use crate::decision::{Decision, PolicyInfo, Verdict};
 use crate::error::{DecisionError, ErrorCode};
 use crate::limits::{check_json_depth, check_size};
@@ -83,9 +84,11 @@ impl Bundle {
             // one by one before cedar's path parses them (see `decide_raw_batch`).
             let depth_ok = compiled.depth_safe() || check_json_depth(json, limits.max_json_depth + 1, "batch").is_ok();
             if json.len() <= limits.max_batch_bytes && depth_ok {
-                if let Ok(items) = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(json) {
+                if let Some(items) = crate::compiled::split_array(json) {
                     if items.len() <= limits.max_batch_requests {
-                        return self.decide_raw_batch(&items);
+                        if let Some(decided) = self.decide_raw_batch(&items) {
+                            return decided;
+                        }
                     }
                 }
             }
@@ -156,33 +159,72 @@ impl Bundle {
         Explanation { decision, permits_applied, forbids_applied }
     }
 
-    /// Decides the elements of a batch, in order. (Splitting large batches over threads was tried and measured no
-    /// faster on 2 cores; natively a batch saves no per-call cost, in wasm it saves the boundary crossings.)
-    fn decide_raw_batch(&self, items: &[&serde_json::value::RawValue]) -> Vec<Decision> {
-        let one = |(i, raw): (usize, &&serde_json::value::RawValue)| {
-            let text = raw.get();
-            self.decide_compiled(text)
-                .unwrap_or_else(|| {
-                    match check_json_depth(text, self.meta.limits.max_json_depth, "request")
-                        .and_then(|()| {
-                            serde_json::from_str::<Value>(text)
-                                .map_err(|e| DecisionError::from_json(&e, text, "request"))
-                        })
-                        .and_then(Request::from_value)
-                    {
-                        Ok(req) => self.decide_cedar(&req),
-                        Err(e) => self.deny(e),
-                    }
-                })
-                .with_error_prefix(i)
+    /// Decides the elements of a batch, in order. A large batch is split over the machine's cores (natively;
+    /// the wasm build has one thread). Each worker decides with a private copy of the `Arc`s decisions carry
+    /// (bundle hash, policy infos): cloning shared ones for every decision made their reference counts bounce
+    /// between cores, and the threads were then no faster than one.
+    fn decide_raw_batch(&self, items: &[&str]) -> Option<Vec<Decision>> {
+        let compiled = self.meta.compiled.as_ref();
+        // `None` when the element is not JSON: the batch is then parsed as a whole, for its error.
+        let one = |carry: Option<&Carry>, i: usize, text: &str| -> Option<Decision> {
+            if let Some(d) = carry.and_then(|carry| self.decide_compiled_with(text, carry)) {
+                return Some(d.with_error_prefix(i));
+            }
+            let decided = match check_json_depth(text, self.meta.limits.max_json_depth, "request") {
+                Err(e) => self.deny(e),
+                Ok(()) => match Request::from_value(serde_json::from_str::<Value>(text).ok()?) {
+                    Ok(req) => self.decide_cedar(&req),
+                    Err(e) => self.deny(e),
+                },
+            };
+            Some(decided.with_error_prefix(i))
         };
-        items.iter().enumerate().map(one).collect()
+        let threads = batch_threads(items.len());
+        if threads <= 1 {
+            let carry = compiled.map(Compiled::carry);
+            return items.iter().enumerate().map(|(i, t)| one(carry, i, t)).collect();
+        }
+        let chunk = items.len().div_ceil(threads);
+        let run = |c: usize, part: &[&str]| -> Option<Vec<Decision>> {
+            let carry = compiled.map(|c| c.carry().private_copy());
+            part.iter().enumerate().map(|(j, t)| one(carry.as_ref(), c * chunk + j, t)).collect()
+        };
+        let parts: Vec<Option<Vec<Decision>>> = std::thread::scope(|scope| {
+            let mut chunks = items.chunks(chunk).enumerate();
+            let first = chunks.next();
+            // The other chunks on scoped threads (a chunk whose thread cannot be started is decided here).
+            let handles: Vec<_> = chunks
+                .map(|(c, part)| {
+                    let run = &run;
+                    let spawned = std::thread::Builder::new().spawn_scoped(scope, move || run(c, part));
+                    (c, part, spawned.ok())
+                })
+                .collect();
+            let mut parts = vec![first.and_then(|(c, part)| run(c, part))];
+            for (c, part, h) in handles {
+                parts.push(match h.map(|h| h.join()) {
+                    Some(Ok(d)) => d,
+                    _ => run(c, part),
+                });
+            }
+            parts
+        });
+        let mut out = Vec::with_capacity(items.len());
+        for p in parts {
+            out.extend(p?);
+        }
+        Some(out)
     }
 
     /// The compiled path (see `compiled/`): `None` leaves the request to cedar's path.
     fn decide_compiled(&self, json: &str) -> Option<Decision> {
+        self.decide_compiled_with(json, self.meta.compiled.as_ref()?.carry())
+    }
+
+    /// The compiled path, cloning the decision's `Arc`s from `carry`.
+    fn decide_compiled_with(&self, json: &str, carry: &Carry) -> Option<Decision> {
         let meta = &self.meta;
-        meta.compiled.as_ref()?.decide_json(self.fast.as_deref()?, json, meta.semantics, &meta.limits, &meta.hash)
+        meta.compiled.as_ref()?.decide_json(self.fast.as_deref()?, json, meta.semantics, &meta.limits, carry)
     }
 
     fn deny(&self, e: DecisionError) -> Decision {
@@ -363,6 +405,16 @@ impl Decision {
         }
         self
     }
+}
+
+/// Threads for a batch of `n` requests: one per core, for batches large enough to pay for starting them.
+fn batch_threads(n: usize) -> usize {
+    const MIN_PER_THREAD: usize = 128;
+    if cfg!(target_arch = "wasm32") || n < 2 * MIN_PER_THREAD {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    cores.min(n / MIN_PER_THREAD).clamp(1, 16)
 }
 
 /// Parses an entity uid in either of cedar's JSON forms (`{"type": "T", "id": "x"}`, `{"__entity": …}`) or as

@@ -136,12 +136,7 @@ impl<'a> Env<'a> {
     fn eval(&self, e: &'a Expr) -> R<Cow<'a, Val>> {
         Ok(match e {
             Expr::Lit(v) => Cow::Borrowed(v),
-            Expr::Var(v) => Cow::Borrowed(match v {
-                Var::Principal => &self.vars[0],
-                Var::Action => &self.vars[1],
-                Var::Resource => &self.vars[2],
-                Var::Context => &self.vars[3],
-            }),
+            Expr::Var(v) => Cow::Borrowed(self.var(*v)),
             Expr::Not(a) => Cow::Owned(Val::Bool(!self.bool(a)?)),
             Expr::Neg(a) => Cow::Owned(Val::Long(self.long(a)?.checked_neg().ok_or(Bail)?)),
             Expr::And(a, b) => Cow::Owned(Val::Bool(self.bool(a)? && self.bool(b)?)),
@@ -221,7 +216,27 @@ impl<'a> Env<'a> {
         })
     }
 
+    fn var(&self, v: Var) -> &'a Val {
+        match v {
+            Var::Principal => &self.vars[0],
+            Var::Action => &self.vars[1],
+            Var::Resource => &self.vars[2],
+            Var::Context => &self.vars[3],
+        }
+    }
+
     fn attr(&self, a: &'a Expr, id: AttrId) -> R<Cow<'a, Val>> {
+        // `principal.x`, `context.x`: the most common access, without a round through `eval`.
+        if let Expr::Var(v) = a {
+            return match self.var(*v) {
+                Val::Ent(r) => {
+                    let view = self.entity(r).ok_or(Bail)?;
+                    field(view.attrs(), id).map(Cow::Borrowed).ok_or(Bail)
+                }
+                Val::Rec(fields) => field(fields, id).map(Cow::Borrowed).ok_or(Bail),
+                _ => Err(Bail),
+            };
+        }
         match self.eval(a)? {
             Cow::Borrowed(Val::Ent(r)) => {
                 let view = self.entity(r).ok_or(Bail)?;
@@ -315,15 +330,16 @@ fn tag<'t>(tags: &'t [(Box<str>, Val)], name: &str) -> Option<&'t Val> {
     tags.binary_search_by(|(k, _)| (**k).cmp(name)).ok().map(|i| &tags[i].1)
 }
 
-/// Cedar's `like`: `*` matches any run of characters (including none); everything else matches itself.
+/// Cedar's `like`: `*` matches any run of characters (including none); everything else matches itself. Walks
+/// the text by byte offsets (no copy), backtracking to the last `*`.
 fn like(text: &str, pat: &[Pat]) -> bool {
-    let s: Vec<char> = text.chars().collect();
+    let next = |i: usize| text.get(i..).and_then(|t| t.chars().next());
     let (mut i, mut p) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while i < s.len() {
+    while let Some(c) = next(i) {
         match pat.get(p) {
-            Some(Pat::Char(c)) if *c == s[i] => {
-                i += 1;
+            Some(Pat::Char(x)) if *x == c => {
+                i += c.len_utf8();
                 p += 1;
             }
             Some(Pat::Star) => {
@@ -332,9 +348,11 @@ fn like(text: &str, pat: &[Pat]) -> bool {
             }
             _ => match star {
                 Some((sp, si)) => {
+                    // The star takes one more character.
+                    let skip = next(si).map_or(1, char::len_utf8);
                     p = sp + 1;
-                    i = si + 1;
-                    star = Some((sp, si + 1));
+                    i = si + skip;
+                    star = Some((sp, i));
                 }
                 None => return false,
             },
@@ -388,5 +406,42 @@ pub(crate) fn known(r: &EntRef) -> Option<EntId> {
     match r {
         EntRef::Known(e) => Some(*e),
         EntRef::Local(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pat, like};
+
+    /// The definition, by recursion over characters.
+    fn reference(t: &[char], p: &[Pat]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some((Pat::Star, rest)) => (0..=t.len()).any(|k| reference(&t[k..], rest)),
+            Some((Pat::Char(c), rest)) => t.first() == Some(c) && reference(&t[1..], rest),
+        }
+    }
+
+    #[test]
+    fn like_matches_the_definition_on_multibyte_text() {
+        let alphabet = ['a', 'é', '中', '*'];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let text: String = (0..next(7)).map(|_| alphabet[next(4)]).collect();
+            let pat: Vec<Pat> = (0..next(6))
+                .map(|_| match next(5) {
+                    0 | 1 => Pat::Star,
+                    k => Pat::Char(alphabet[k - 2]),
+                })
+                .collect();
+            let chars: Vec<char> = text.chars().collect();
+            assert_eq!(like(&text, &pat), reference(&chars, &pat), "{text:?} like {pat:?}");
+        }
     }
 }

@@ -13,6 +13,7 @@ mod export;
 mod expr;
 pub(crate) mod ext;
 mod json;
+mod scan;
 mod schema;
 mod store;
 mod value;
@@ -30,6 +31,7 @@ use eval::{Env, SliceEntity, slice_ancestors};
 use expr::{CPolicy, Compiler};
 use json::Cx;
 use schema::{RecordTy, TypeId, TypedSchema};
+pub(crate) use scan::split_array;
 pub(crate) use store::FastStore;
 use store::Uids;
 use value::{EntId, EntRef, Names, Val};
@@ -70,13 +72,32 @@ fn rollback(
     why
 }
 
+/// What every decision carries from the bundle: its hash and the determining policies' infos, as `Arc`s. The
+/// bundle has one `Carry`; a batch's worker threads each decide with a private copy, so that cloning these
+/// `Arc`s for every decision does not bounce their reference counts between cores.
+#[derive(Debug)]
+pub(crate) struct Carry {
+    hash: Arc<str>,
+    infos: Vec<Arc<PolicyInfo>>,
+}
+
+impl Carry {
+    /// A copy that shares no `Arc` with `self` (same contents).
+    pub(crate) fn private_copy(&self) -> Carry {
+        Carry {
+            hash: Arc::from(&*self.hash),
+            infos: self.infos.iter().map(|i| Arc::new(PolicyInfo::clone(i))).collect(),
+        }
+    }
+}
+
 /// The compiled policy set.
 #[derive(Debug)]
 pub(crate) struct Compiled {
     schema: TypedSchema,
     names: Names,
     policies: Vec<Option<CPolicy>>,
-    infos: Vec<Arc<PolicyInfo>>,
+    carry: Carry,
     /// Position of each policy when sorted by id (determining policies are reported in id order).
     rank: Vec<u32>,
     plans: FxHashMap<EntId, ActionPlan>,
@@ -93,6 +114,7 @@ impl Compiled {
         schema_json: &Value,
         policies: &[(Value, Arc<PolicyInfo>)],
         limits: &Limits,
+        hash: &Arc<str>,
     ) -> Option<Compiled> {
         let mut names = Names::default();
         let schema = TypedSchema::from_json(schema_json, &mut names)?;
@@ -165,7 +187,13 @@ impl Compiled {
             rank[i] = r as u32;
         }
         let depth_safe = schema.max_depth + 8 <= limits.max_json_depth;
-        Some(Compiled { schema, names, policies: compiled, infos, rank, plans, base_uids: uids, actions, depth_safe })
+        let carry = Carry { hash: hash.clone(), infos };
+        Some(Compiled { schema, names, policies: compiled, carry, rank, plans, base_uids: uids, actions, depth_safe })
+    }
+
+    /// The hash and policy infos decisions carry.
+    pub(crate) fn carry(&self) -> &Carry {
+        &self.carry
     }
 
     /// Whether every request the compiled path accepts is within the JSON depth limit (by the schema's nesting).
@@ -233,14 +261,15 @@ impl Compiled {
         export::store_json(&self.schema, &self.names, store)
     }
 
-    /// Decides a request given as JSON text, or `None` to leave it to cedar's path.
+    /// Decides a request given as JSON text, or `None` to leave it to cedar's path. The decision's `Arc`s are
+    /// cloned from `carry` (this compiled set's own, or a private copy of it).
     pub(crate) fn decide_json(
         &self,
         store: &FastStore,
         text: &str,
         semantics: Semantics,
         limits: &Limits,
-        hash: &Arc<str>,
+        carry: &Carry,
     ) -> Option<Decision> {
         if text.len() > limits.max_request_bytes {
             return None;
@@ -255,10 +284,13 @@ impl Compiled {
             EntRef::Known(e) => self.plans.get(e).map(|p| &p.context),
             EntRef::Local(_) => None,
         };
-        let req = json::parse_with(
-            text,
-            json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: limits.max_slice_entities },
-        )?;
+        let req = match scan::request(text, &mut cx, &context_of) {
+            Some(r) => r,
+            None => json::parse_with(
+                text,
+                json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: limits.max_slice_entities },
+            )?,
+        };
         let ((pt, principal), (_, action), (rt, resource)) = (req.principal, req.action, req.resource);
         let EntRef::Known(action_id) = action else { return None };
         let plan = self.plans.get(&action_id)?;
@@ -301,7 +333,7 @@ impl Compiled {
         };
         winners.sort_by_key(|i| self.rank.get(*i as usize).copied().unwrap_or(u32::MAX));
         let determining: Vec<Arc<PolicyInfo>> =
-            winners.iter().filter_map(|i| self.infos.get(*i as usize).cloned()).collect();
+            winners.iter().filter_map(|i| carry.infos.get(*i as usize).cloned()).collect();
         Some(Decision {
             id,
             decision: verdict,
@@ -309,7 +341,7 @@ impl Compiled {
             obligations: determining.iter().filter_map(|p| p.obligation.clone()).collect(),
             determining,
             errors: Vec::new(),
-            bundle: hash.clone(),
+            bundle: carry.hash.clone(),
         })
     }
 

@@ -1,0 +1,567 @@
+//! A hand-written scanner for the common shape of a request: a JSON object with `principal`, `action` and
+//! `resource` as `{"type", "id"}` objects, a `context` after the action, an `id` that is a scalar, and no
+//! entity slice (or an empty one), every string free of escapes. It parses that shape straight into a
+//! [`ParsedRequest`], several times faster than going through serde's visitors.
+//!
+//! It is only a shortcut for `json.rs`: whatever it does not recognise — an escape, a float, an unknown key, a
+//! slice, a key given twice, an extension value, a context before the action — makes it return `None`, and
+//! the request is parsed by `json.rs` (which in turn leaves what it refuses to cedar's path). What it accepts,
+//! it reads exactly as `json.rs` reads it; the tests compare the two on every request of the differential
+//! corpus.
+
+use std::sync::Arc;
+
+use super::json::{Cx, ParsedRequest};
+use super::schema::{RecordTy, Ty, TypeId};
+use super::value::{AttrId, EntRef, Val};
+
+/// Scans `text` as a request; `None` when it is not of the shape this scanner reads.
+pub(crate) fn request<'de, 'c>(
+    text: &'de str,
+    cx: &mut Cx<'_>,
+    context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+) -> Option<ParsedRequest<'de>> {
+    let mut s = Scan { text, b: text.as_bytes(), i: 0 };
+    s.ws();
+    s.eat(b'{')?;
+    let (mut principal, mut action, mut resource) = (None, None, None);
+    let (mut context, mut entities_seen, mut id) = (None, false, None);
+    s.ws();
+    if !s.peek_is(b'}') {
+        loop {
+            s.ws();
+            let key = s.str()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            match key {
+                "principal" if principal.is_none() => principal = Some(s.uid(cx)?),
+                "action" if action.is_none() => action = Some(s.uid(cx)?),
+                "resource" if resource.is_none() => resource = Some(s.uid(cx)?),
+                "context" if context.is_none() => {
+                    let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
+                    context = Some(s.record(rt, cx)?);
+                }
+                "entities" if !entities_seen => {
+                    // Only an empty slice: a request with entities is parsed by json.rs.
+                    s.eat(b'[')?;
+                    s.ws();
+                    s.eat(b']')?;
+                    entities_seen = true;
+                }
+                "id" if id.is_none() => id = Some(s.scalar()?),
+                _ => return None,
+            }
+            s.ws();
+            if s.eat(b',').is_none() {
+                break;
+            }
+        }
+    }
+    s.eat(b'}')?;
+    s.ws();
+    if s.i != s.b.len() {
+        return None;
+    }
+    Some(ParsedRequest {
+        principal: principal?,
+        action: action?,
+        resource: resource?,
+        context: Some(Arc::from(context?)),
+        raw_context: None,
+        entities: Vec::new(),
+        id,
+    })
+}
+
+/// The offset of the first byte of `b` that ends a plain string: a quote, a backslash or a control character.
+/// Eight bytes at a time (SWAR: in each 64-bit word, the lowest byte whose high bit the masks leave set is the
+/// first such byte; bytes above it may be flagged spuriously by a borrow, and are ignored).
+fn string_end(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let x = u64::from_le_bytes(chunk.try_into().ok()?);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let flags = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (x.wrapping_sub(ONES * 0x20) & !x);
+        let flags = flags & HIGH;
+        if flags != 0 {
+            return Some(base + (flags.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks.remainder().iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| base + p)
+}
+
+struct Scan<'de> {
+    text: &'de str,
+    b: &'de [u8],
+    i: usize,
+}
+
+impl<'de> Scan<'de> {
+    /// JSON whitespace.
+    fn ws(&mut self) {
+        while let Some(c) = self.b.get(self.i) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                break;
+            }
+            self.i += 1;
+        }
+    }
+
+    fn peek_is(&self, c: u8) -> bool {
+        self.b.get(self.i) == Some(&c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        if self.peek_is(c) {
+            self.i += 1;
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// A string without escapes or control characters.
+    fn str(&mut self) -> Option<&'de str> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let rest = self.b.get(start..)?;
+        let len = string_end(rest)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.i = start + len + 1;
+        // Cut at ASCII quotes: always on character boundaries.
+        self.text.get(start..start + len)
+    }
+
+    /// An integer literal as serde_json reads it into an `i64` (`-0`, fractions and exponents are refused).
+    fn long(&mut self) -> Option<i64> {
+        let neg = self.eat(b'-').is_some();
+        let start = self.i;
+        let digits = self.b.get(start..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+            return None;
+        }
+        self.i = start + digits;
+        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let mut n: i64 = 0;
+        for &d in &self.b[start..self.i] {
+            let d = i64::from(d - b'0');
+            n = n.checked_mul(10)?;
+            n = if neg { n.checked_sub(d)? } else { n.checked_add(d)? };
+        }
+        if neg && n == 0 {
+            return None;
+        }
+        Some(n)
+    }
+
+    /// The literal `word`.
+    fn word(&mut self, word: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + word.len())? == word {
+            self.i += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn bool(&mut self) -> Option<bool> {
+        match self.b.get(self.i)? {
+            b't' => self.word(b"true").map(|()| true),
+            b'f' => self.word(b"false").map(|()| false),
+            _ => None,
+        }
+    }
+
+    /// The request's `id`: a string, an integer, a boolean or null, echoed as given.
+    fn scalar(&mut self) -> Option<serde_json::Value> {
+        Some(match self.b.get(self.i)? {
+            b'"' => serde_json::Value::String(self.str()?.to_string()),
+            b'n' => {
+                self.word(b"null")?;
+                serde_json::Value::Null
+            }
+            b't' | b'f' => serde_json::Value::Bool(self.bool()?),
+            _ => {
+                let n = self.long()?;
+                match u64::try_from(n) {
+                    Ok(u) => serde_json::Value::from(u),
+                    Err(_) => serde_json::Value::from(n),
+                }
+            }
+        })
+    }
+
+    /// `{"type": .., "id": ..}` (either order) or `{"__entity": {...}}`.
+    fn uid_text(&mut self) -> Option<(&'de str, &'de str)> {
+        self.eat(b'{')?;
+        self.ws();
+        let (mut ty, mut id) = (None, None);
+        loop {
+            let key = self.str()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            match key {
+                "__entity" if ty.is_none() && id.is_none() => {
+                    let inner = self.uid_text()?;
+                    self.ws();
+                    self.eat(b'}')?;
+                    return Some(inner);
+                }
+                "type" if ty.is_none() => ty = Some(self.str()?),
+                "id" if id.is_none() => id = Some(self.str()?),
+                _ => return None,
+            }
+            self.ws();
+            if self.eat(b',').is_none() {
+                break;
+            }
+            self.ws();
+        }
+        self.eat(b'}')?;
+        Some((ty?, id?))
+    }
+
+    fn uid(&mut self, cx: &mut Cx<'_>) -> Option<(TypeId, EntRef)> {
+        let (t, i) = self.uid_text()?;
+        let ty = cx.schema.type_id(t)?;
+        Some((ty, (cx.resolve)(ty, i)))
+    }
+
+    /// A closed record of type `rt`, sorted by attribute id (as `json::record`).
+    fn record(&mut self, rt: &RecordTy, cx: &mut Cx<'_>) -> Option<Vec<(AttrId, Val)>> {
+        self.eat(b'{')?;
+        self.ws();
+        let mut out: Vec<(AttrId, Val)> = Vec::with_capacity(rt.fields.len());
+        let mut required = 0;
+        if !self.peek_is(b'}') {
+            loop {
+                let key = self.str()?;
+                let (id, ty, req) = rt.fields.iter().find(|(a, _, _)| cx.names.name(*a) == key)?;
+                if out.iter().any(|(a, _)| a == id) {
+                    return None;
+                }
+                required += usize::from(*req);
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                let v = self.value(ty, cx)?;
+                out.push((*id, v));
+                self.ws();
+                if self.eat(b',').is_none() {
+                    break;
+                }
+                self.ws();
+            }
+        }
+        self.eat(b'}')?;
+        if required != rt.required {
+            return None;
+        }
+        out.sort_unstable_by_key(|(a, _)| *a);
+        Some(out)
+    }
+
+    /// A value of a schema type. Extension values are left to json.rs.
+    fn value(&mut self, ty: &Ty, cx: &mut Cx<'_>) -> Option<Val> {
+        Some(match ty {
+            Ty::Bool => Val::Bool(self.bool()?),
+            Ty::Long => Val::Long(self.long()?),
+            Ty::String => Val::Str(Arc::from(self.str()?)),
+            Ty::Set(elem) => {
+                self.eat(b'[')?;
+                self.ws();
+                let mut out = Vec::new();
+                if !self.peek_is(b']') {
+                    loop {
+                        out.push(self.value(elem, cx)?);
+                        self.ws();
+                        if self.eat(b',').is_none() {
+                            break;
+                        }
+                        self.ws();
+                    }
+                }
+                self.eat(b']')?;
+                Val::Set(Arc::from(out))
+            }
+            Ty::Record(rt) => Val::Rec(Arc::from(self.record(rt, cx)?)),
+            Ty::Entity(want) => {
+                let (ty, r) = self.uid(cx)?;
+                if ty != *want {
+                    return None;
+                }
+                Val::Ent(r)
+            }
+            Ty::Ext(_) => return None,
+        })
+    }
+}
+
+/// Splits a JSON array into its elements' texts (whitespace around each trimmed), without parsing them: strings
+/// are skipped (escapes included), brackets counted. `None` when the text is not `[`, elements separated by
+/// commas, `]`; each element is validated later, when it is parsed on its own.
+pub(crate) fn split_array(text: &str) -> Option<Vec<&str>> {
+    let b = text.as_bytes();
+    let ws = |i: &mut usize| {
+        while matches!(b.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            *i += 1;
+        }
+    };
+    let mut i = 0;
+    ws(&mut i);
+    if b.get(i) != Some(&b'[') {
+        return None;
+    }
+    i += 1;
+    ws(&mut i);
+    let mut out = Vec::new();
+    if b.get(i) == Some(&b']') {
+        i += 1;
+    } else {
+        loop {
+            let start = i;
+            let mut depth = 0usize;
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        i += 1;
+                        loop {
+                            match *b.get(i)? {
+                                b'"' => break,
+                                b'\\' => i += 2,
+                                _ => i += 1,
+                            }
+                        }
+                        i += 1;
+                    }
+                    b'{' | b'[' => {
+                        depth += 1;
+                        i += 1;
+                    }
+                    b'}' | b']' if depth > 0 => {
+                        depth -= 1;
+                        i += 1;
+                    }
+                    b',' | b']' if depth == 0 => break,
+                    b'}' => return None,
+                    _ => i += 1,
+                }
+            }
+            let element = text.get(start..i)?.trim_end_matches([' ', '\t', '\n', '\r']);
+            if element.is_empty() {
+                return None;
+            }
+            out.push(element);
+            let sep = b[i];
+            i += 1;
+            if sep == b']' {
+                break;
+            }
+            ws(&mut i);
+        }
+    }
+    ws(&mut i);
+    (i == b.len()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::json::{self, Cx, RequestSeed};
+    use super::super::schema::{RecordTy, TypeId, TypedSchema};
+    use super::super::store::Uids;
+    use super::super::value::{EntRef, Names};
+    use super::{request, split_array};
+
+    /// A xorshift generator for the cases.
+    struct Rng(u64);
+
+    impl Rng {
+        fn pick(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+
+        /// Mostly one of the first `valid` spellings (which the scanner reads), sometimes any.
+        fn choose(&mut self, list: &[&'static str], valid: usize) -> &'static str {
+            if self.pick(5) == 0 { list[self.pick(list.len())] } else { list[self.pick(valid)] }
+        }
+    }
+
+    /// Requests in many spellings, some outside the scanner's shape, some not JSON at all: whenever the scanner
+    /// reads one, json.rs must read it, to the same values.
+    #[test]
+    fn the_scanner_reads_requests_as_json_rs_does() {
+        let schema_json: serde_json::Value = serde_json::from_str(
+            r#"{"N": {"entityTypes": {"U": {"shape": {"type": "Record", "attributes": {}}}},
+                "actions": {"act": {"appliesTo": {"principalTypes": ["U"], "resourceTypes": ["U"],
+                  "context": {"type": "Record", "attributes": {
+                    "s": {"type": "String"}, "n": {"type": "Long"}, "b": {"type": "Boolean", "required": false},
+                    "set": {"type": "Set", "element": {"type": "String"}},
+                    "r": {"type": "Record", "required": false, "attributes": {"u": {"type": "Entity", "name": "U"}}}
+                  }}}}}}}"#,
+        )
+        .unwrap();
+        let mut names = Names::default();
+        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
+        let mut uids = Uids::new(schema.types.len());
+        let act_ty = schema.actions[0].type_id;
+        let act = uids.intern(act_ty, "act");
+        let u_ty: TypeId = schema.type_id("N::U").unwrap();
+        uids.intern(u_ty, "alice");
+        let ctx = schema.actions[0].context.clone().unwrap();
+
+        let ws = ["", " ", "\n", "\t ", "\r\n"];
+        let uid = [
+            r#"{"type":"N::U","id":"alice"}"#,
+            r#"{ "id" : "bob" , "type" : "N::U" }"#,
+            r#"{"__entity":{"type":"N::U","id":"alice"}}"#,
+            r#""N::U::\"alice\"""#,
+            r#"{"type":"N::U","id":"al\u0069ce"}"#,
+            r#"{"type":"N::V","id":"alice"}"#,
+            r#"{"type":"N::U","id":"a","id":"b"}"#,
+            r#"{"type":"N::U"}"#,
+        ];
+        let action = [r#"{"type":"N::Action","id":"act"}"#, r#"{"type":"N::Action","id":"nope"}"#];
+        let strings = [r#""x""#, r#""""#, r#""é中""#, r#""a\"b""#, "\"tab\tin\"", "5"];
+        let longs = ["0", "-5", "12", "9223372036854775807", "-9223372036854775808", "01", "1.0", "1e3", "-0",
+            "9223372036854775808", "-9223372036854775809", "\"1\"", "- 1"];
+        let bools = ["true", "false", "null", "tru"];
+        let sets = ["[]", r#"["a","b"]"#, r#"[ "a" , "a" ]"#, r#"["a",]"#, r#"[1]"#, "{}"];
+        let recs = [r#"{"u":{"type":"N::U","id":"alice"}}"#, r#"{"u":{"type":"N::U","id":"zed"}}"#, "{}", r#"{"u":1}"#];
+        let ids = ["5", r#""req-1""#, "null", "true", "-3", "18446744073709551615", "1.5", "[1]", "18446744073709551616"];
+
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let (mut scanned, mut total) = (0, 0);
+        for _ in 0..30_000 {
+            let w = |r: &mut Rng| ws[r.pick(ws.len())].to_string();
+            let mut ctx_fields = vec![
+                format!(r#""s":{}"#, rng.choose(&strings, 3)),
+                format!(r#""n":{}"#, rng.choose(&longs, 5)),
+                format!(r#""set":{}"#, rng.choose(&sets, 3)),
+            ];
+            if rng.pick(2) == 0 {
+                ctx_fields.push(format!(r#""b":{}"#, rng.choose(&bools, 2)));
+            }
+            if rng.pick(2) == 0 {
+                ctx_fields.push(format!(r#""r":{}"#, rng.choose(&recs, 2)));
+            }
+            match rng.pick(12) {
+                0 => ctx_fields.push(r#""zz":1"#.to_string()),
+                1 => ctx_fields.push(r#""s":"again""#.to_string()),
+                2 => {
+                    ctx_fields.remove(0);
+                }
+                _ => {}
+            }
+            let k = rng.pick(ctx_fields.len());
+            ctx_fields.rotate_left(k);
+            let sep = format!("{},{}", w(&mut rng), w(&mut rng));
+            let context = format!("{{{}{}{}}}", w(&mut rng), ctx_fields.join(&sep), w(&mut rng));
+            let mut fields = vec![
+                format!(r#""principal":{}{}"#, w(&mut rng), rng.choose(&uid, 3)),
+                format!(r#""action":{}"#, rng.choose(&action, 1)),
+                format!(r#""resource":{}"#, rng.choose(&uid, 3)),
+                format!(r#""context":{context}"#),
+            ];
+            if rng.pick(2) == 0 {
+                fields.push(format!(r#""id":{}"#, rng.choose(&ids, 6)));
+            }
+            match rng.pick(14) {
+                0 => fields.push(r#""entities":[]"#.to_string()),
+                1 => fields.push(r#""entities":[ ]"#.to_string()),
+                2 => fields.push(r#""entities":[{"uid":{"type":"N::U","id":"bob"},"attrs":{},"parents":[]}]"#.into()),
+                3 => fields.push(r#""other":{"a":[1,2]}"#.to_string()),
+                4 => fields.push(r#""action":{"type":"N::Action","id":"act"}"#.to_string()),
+                5 => {
+                    fields.remove(3);
+                }
+                6 => fields.swap(1, 3),
+                _ => {}
+            }
+            if rng.pick(3) == 0 {
+                fields.rotate_left(1);
+            }
+            let sep = format!("{},{}", w(&mut rng), w(&mut rng));
+            let mut text = format!("{}{{{}{}}}{}", w(&mut rng), fields.join(&sep), w(&mut rng), w(&mut rng));
+            match rng.pick(20) {
+                0 => text.push('x'),
+                1 => text.push('}'),
+                2 => {
+                    text.pop();
+                }
+                _ => {}
+            }
+            total += 1;
+            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+            let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+            let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { (*a == EntRef::Known(act)).then_some(&ctx) };
+            let Some(ours) = request(&text, &mut cx, &context_of) else { continue };
+            scanned += 1;
+            let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 })
+                .unwrap_or_else(|| panic!("the scanner read what json.rs refuses: {text}"));
+            assert_eq!(ours.principal, theirs.principal, "{text}");
+            assert_eq!(ours.action, theirs.action, "{text}");
+            assert_eq!(ours.resource, theirs.resource, "{text}");
+            let theirs_context = theirs.context.as_deref().map(<[_]>::to_vec);
+            assert!(ours.context.as_deref().map(<[_]>::to_vec) == theirs_context, "{text}");
+            assert_eq!(ours.id, theirs.id, "{text}");
+            assert!(theirs.entities.is_empty() && theirs.raw_context.is_none(), "{text}");
+        }
+        // The generator must exercise both outcomes.
+        assert!(scanned > total / 10 && scanned < total, "scanned {scanned} of {total}");
+    }
+
+    #[test]
+    fn string_end_finds_the_first_quote_backslash_or_control_byte() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let alphabet = [b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, 0x21, 0x5b, 0x5d];
+        for _ in 0..50_000 {
+            let len = rng.pick(40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| if rng.pick(6) == 0 { alphabet[rng.pick(alphabet.len())] } else { b'a' + rng.pick(26) as u8 })
+                .collect();
+            let want = bytes.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            assert_eq!(super::string_end(&bytes), want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn split_array_agrees_with_serde_on_valid_arrays() {
+        let cases = [
+            "[]",
+            " [ ] ",
+            r#"[{"a":"}]\"","b":[1,{"c":"\\"}]},2, "x,y" ,null ,[[]]]"#,
+            "[\n{\"id\": 1}\t,\r\n{\"id\": [\"]\"]}\n]\n",
+        ];
+        for c in cases {
+            let ours = split_array(c).unwrap_or_else(|| panic!("{c}"));
+            let theirs: Vec<&serde_json::value::RawValue> = serde_json::from_str(c).unwrap();
+            let theirs: Vec<&str> = theirs.iter().map(|r| r.get()).collect();
+            assert_eq!(ours, theirs, "{c}");
+        }
+    }
+
+    #[test]
+    fn split_array_refuses_what_is_not_an_array_of_elements() {
+        for c in ["", "{}", "[", "[1,]", "[,1]", "[1,,2]", "[1] x", "[1}", r#"["abc]"#, "[{]", "[1 ", "[} ]"] {
+            assert!(split_array(c).is_none(), "{c}");
+        }
+    }
+}
