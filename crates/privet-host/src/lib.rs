@@ -26,8 +26,9 @@
 //! [`HostConfig::fiber_stack`] bytes, allocated once per instance and reused, driven to completion right
 //! there (nothing ever yields): the guest gets its whole stack budget whether the caller is `main`, a 2 MiB
 //! tokio worker or a 256 KiB thread, with no thread hop. Each instance has a linear-memory cap
-//! ([`HostConfig::memory_limit`], a `ResourceLimiter`), and each guest call gets a fresh fuel budget (times
-//! the number of requests, for a batch) or epoch deadline ([`Interrupt`]); both trap when exceeded. An
+//! ([`HostConfig::memory_limit`], a `ResourceLimiter`), and each guest call gets a fresh epoch deadline
+//! (the default, 10 s) or, with fuel metering compiled in, a fuel budget (times the number of requests, for a
+//! batch) ([`Interrupt`]); both trap when exceeded. An
 //! instance that faults is dropped and never reused.
 //!
 //! ## Decisions through ABI 1.1

@@ -49,7 +49,11 @@ pub fn wasm_bytes() -> &'static [u8] {
 /// The module compiled once with the default configuration.
 pub fn module() -> &'static WasmModule {
     static MODULE: OnceLock<WasmModule> = OnceLock::new();
-    MODULE.get_or_init(|| WasmModule::new(wasm_bytes(), HostConfig::default()).expect("privet.wasm compiles"))
+    // Fuel metering compiled in (it is off by default), so that tests can give hosts fuel budgets too.
+    MODULE.get_or_init(|| {
+        WasmModule::new(wasm_bytes(), HostConfig { fuel_metering: true, ..HostConfig::default() })
+            .expect("privet.wasm compiles")
+    })
 }
 
 /// The CPRA pack, packed.
