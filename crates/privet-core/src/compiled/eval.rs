@@ -119,10 +119,21 @@ impl<'a> Env<'a> {
         Ok(true)
     }
 
+    /// A boolean expression. The connectives and comparisons are evaluated here directly (the same rules as
+    /// `eval`, without wrapping each intermediate result in a value).
     fn bool(&self, e: &'a Expr) -> R<bool> {
-        match &*self.eval(e)? {
-            Val::Bool(b) => Ok(*b),
-            _ => Err(Bail),
+        match e {
+            Expr::And(a, b) => Ok(self.bool(a)? && self.bool(b)?),
+            Expr::Or(a, b) => Ok(self.bool(a)? || self.bool(b)?),
+            Expr::Not(a) => Ok(!self.bool(a)?),
+            Expr::Bin(op, a, b) => match self.binary(*op, a, b)? {
+                Val::Bool(b) => Ok(b),
+                _ => Err(Bail),
+            },
+            _ => match &*self.eval(e)? {
+                Val::Bool(b) => Ok(*b),
+                _ => Err(Bail),
+            },
         }
     }
 

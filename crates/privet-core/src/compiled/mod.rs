@@ -98,8 +98,6 @@ pub(crate) struct Compiled {
     names: Names,
     policies: Vec<Option<CPolicy>>,
     carry: Carry,
-    /// Position of each policy when sorted by id (determining policies are reported in id order).
-    rank: Vec<u32>,
     plans: FxHashMap<EntId, ActionPlan>,
     base_uids: Uids,
     actions: Vec<(EntId, TypeId, Vec<EntId>)>,
@@ -186,9 +184,15 @@ impl Compiled {
         for (r, i) in order.into_iter().enumerate() {
             rank[i] = r as u32;
         }
+        // Each plan's policies in id order, so that determining policies come out sorted.
+        for plan in plans.values_mut() {
+            if let Some(list) = &mut plan.policies {
+                list.sort_by_key(|i| rank.get(*i as usize).copied().unwrap_or(u32::MAX));
+            }
+        }
         let depth_safe = schema.max_depth + 8 <= limits.max_json_depth;
         let carry = Carry { hash: hash.clone(), infos };
-        Some(Compiled { schema, names, policies: compiled, carry, rank, plans, base_uids: uids, actions, depth_safe })
+        Some(Compiled { schema, names, policies: compiled, carry, plans, base_uids: uids, actions, depth_safe })
     }
 
     /// The hash and policy infos decisions carry.
@@ -312,28 +316,36 @@ impl Compiled {
         if semantics == Semantics::FailClosed && (!env.exists(p) || !env.exists(r)) {
             return None;
         }
-        let mut permits: Vec<u32> = Vec::new();
-        let mut forbids: Vec<u32> = Vec::new();
-        for &i in policies {
+        // Which of the plan's policies (in id order, see `build`) are satisfied.
+        let mut small = [false; 64];
+        let mut big = Vec::new();
+        let sat: &mut [bool] = match small.get_mut(..policies.len()) {
+            Some(s) => s,
+            None => {
+                big.resize(policies.len(), false);
+                &mut big
+            }
+        };
+        let (mut any_permit, mut any_forbid) = (false, false);
+        for (&i, hit) in policies.iter().zip(sat.iter_mut()) {
             let p = self.policies.get(i as usize)?.as_ref()?;
             if env.satisfied(p).ok()? {
-                if p.permit {
-                    permits.push(i);
-                } else {
-                    forbids.push(i);
+                *hit = true;
+                any_permit |= p.permit;
+                any_forbid |= !p.permit;
+            }
+        }
+        // Forbids win; else permits allow; else the default deny has no determining policy.
+        let verdict = if !any_forbid && any_permit { Verdict::Allow } else { Verdict::Deny };
+        let mut determining: Vec<Arc<PolicyInfo>> = Vec::new();
+        if any_permit || any_forbid {
+            for (&i, _) in policies.iter().zip(sat.iter()).filter(|(_, hit)| **hit) {
+                let p = self.policies.get(i as usize)?.as_ref()?;
+                if p.permit != any_forbid {
+                    determining.push(carry.infos.get(i as usize)?.clone());
                 }
             }
         }
-        let (mut winners, verdict) = if !forbids.is_empty() {
-            (forbids, Verdict::Deny)
-        } else if !permits.is_empty() {
-            (permits, Verdict::Allow)
-        } else {
-            (Vec::new(), Verdict::Deny)
-        };
-        winners.sort_by_key(|i| self.rank.get(*i as usize).copied().unwrap_or(u32::MAX));
-        let determining: Vec<Arc<PolicyInfo>> =
-            winners.iter().filter_map(|i| carry.infos.get(*i as usize).cloned()).collect();
         Some(Decision {
             id,
             decision: verdict,
