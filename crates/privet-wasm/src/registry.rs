@@ -682,6 +682,9 @@ mod packed_tests {
         // bob: allowed by `sell-default`, index 0, no id.
         let (record, _) = r.decide(h, &request("bob", None), Form::Packed);
         assert_eq!(record, [PACKED_TAG, 1, 1, 0, 0, 0]);
+        // ABI.md's worked example: bob with id "q1".
+        let (record, _) = r.decide(h, &request("bob", Some(r#""q1""#)), Form::Packed);
+        assert_eq!(record, [0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x22, 0x71, 0x31, 0x22]);
         // A string id is its JSON text, escapes and all.
         let (record, _) = r.decide(h, &request("bob", Some(r#""q\"1 ü""#)), Form::Packed);
         assert_eq!(decode(&record).2, r#""q\"1 ü""#);
