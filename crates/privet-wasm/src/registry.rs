@@ -28,7 +28,8 @@ pub enum Form {
     Compact,
     /// The packed form (ABI 1.2): a binary record ([`PACKED_TAG`], see [`packed_decision`]) when the
     /// decision has no errors and its compact form would be only `id`, `decision` and `reasons`; else the
-    /// compact JSON. Batches are written in the compact form.
+    /// compact JSON. A batch is a packed batch ([`PACKED_BATCH_TAG`]) of such records and compact JSON
+    /// decisions, or the compact JSON array when the batch failed as a whole.
     Packed,
 }
 
@@ -84,11 +85,35 @@ fn packed_decision(
     loaded_hash: &str,
     table: impl Fn(&str, &Arc<PolicyInfo>) -> Option<usize>,
 ) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(4 + 2 * d.reasons.len() + 24);
+    packed_decision_into(&mut out, d, loaded_hash, table).then_some(out)
+}
+
+/// [`packed_decision`] appended to `out`; false (and `out` as it was) when `d` must go as JSON.
+fn packed_decision_into(
+    out: &mut Vec<u8>,
+    d: &Decision,
+    loaded_hash: &str,
+    table: impl Fn(&str, &Arc<PolicyInfo>) -> Option<usize>,
+) -> bool {
+    let start = out.len();
+    let written = write_packed(out, d, loaded_hash, table).is_some();
+    if !written {
+        out.truncate(start);
+    }
+    written
+}
+
+fn write_packed(
+    out: &mut Vec<u8>,
+    d: &Decision,
+    loaded_hash: &str,
+    table: impl Fn(&str, &Arc<PolicyInfo>) -> Option<usize>,
+) -> Option<()> {
     if !d.errors.is_empty() || *d.bundle != *loaded_hash || d.reasons.len() != d.determining.len() {
         return None;
     }
     let n = u16::try_from(d.reasons.len()).ok()?;
-    let mut out = Vec::with_capacity(4 + 2 * d.reasons.len() + 24);
     out.push(PACKED_TAG);
     out.push(match d.decision {
         Verdict::Deny => 0,
@@ -100,7 +125,29 @@ fn packed_decision(
         out.extend_from_slice(&index.to_le_bytes());
     }
     if let Some(id) = &d.id {
-        serde_json::to_writer(&mut out, id).ok()?;
+        serde_json::to_writer(&mut *out, id).ok()?;
+    }
+    Some(())
+}
+
+/// The first byte of a packed batch (ABI 1.2, `privet_decide_batch_packed`); JSON never starts with it.
+pub const PACKED_BATCH_TAG: u8 = 0x02;
+
+/// Decisions as a packed batch: [`PACKED_BATCH_TAG`], the count (u32 little-endian), then per decision its
+/// length (u32 little-endian) and its bytes: the packed record when it can be one, else its compact JSON.
+/// `None` when some decision cannot be serialized or a length does not fit u32 (the caller sends JSON).
+fn packed_batch(decisions: &[Decision], loaded: &Loaded) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(5 + decisions.len() * 12);
+    out.push(PACKED_BATCH_TAG);
+    out.extend_from_slice(&u32::try_from(decisions.len()).ok()?.to_le_bytes());
+    for d in decisions {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        if !loaded.packed_into(&mut out, d) {
+            serde_json::to_writer(&mut out, &CompactDecision::of(d, Some(loaded))).ok()?;
+        }
+        let len = u32::try_from(out.len() - at - 4).ok()?;
+        out.get_mut(at..at + 4)?.copy_from_slice(&len.to_le_bytes());
     }
     Some(out)
 }
@@ -112,6 +159,11 @@ impl Loaded {
             return None;
         }
         packed_decision(d, self.bundle.hash(), |id, p| self.table_entry(id, p))
+    }
+
+    /// [`Loaded::packed`] appended to `out`; false (and `out` as it was) when `d` must go as JSON.
+    fn packed_into(&self, out: &mut Vec<u8>, d: &Decision) -> bool {
+        self.obligations_derived(d) && packed_decision_into(out, d, self.bundle.hash(), |id, p| self.table_entry(id, p))
     }
 }
 
@@ -318,6 +370,11 @@ fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Failure> {
 }
 
 fn batch_json(decisions: &[Decision], loaded: &Loaded, form: Form) -> (Vec<u8>, Option<Failure>) {
+    if form == Form::Packed
+        && let Some(bytes) = packed_batch(decisions, loaded)
+    {
+        return (bytes, None);
+    }
     let json = match form {
         Form::Full => serde_json::to_vec(decisions),
         Form::Compact | Form::Packed => {
@@ -745,11 +802,11 @@ mod packed_tests {
         let (packed, err) = r.decide(99, &request("bob", None), Form::Packed);
         assert!(err.is_some());
         assert_eq!(packed, r.decide(99, &request("bob", None), Form::Compact).0);
-        // Batches are compact JSON.
+        // A batch that fails as a whole is the compact JSON array.
         let batch = format!("[{}]", String::from_utf8_lossy(&request("bob", Some("1"))));
         assert_eq!(
-            r.decide_batch(h, batch.as_bytes(), Form::Packed).0,
-            r.decide_batch(h, batch.as_bytes(), Form::Compact).0
+            r.decide_batch(99, batch.as_bytes(), Form::Packed).0,
+            r.decide_batch(99, batch.as_bytes(), Form::Compact).0
         );
 
         let loaded = r.loaded(h).expect("loaded");
@@ -773,6 +830,48 @@ mod packed_tests {
         let mut d = base;
         d.errors.push(DecisionError::new(ErrorCode::HostFailure, "x"));
         assert!(loaded.packed(&d).is_none(), "errors");
+    }
+
+    #[test]
+    fn packed_batches_hold_records_and_compact_json_in_order() {
+        let (r, h) = loaded();
+        let table: Vec<Value> = serde_json::from_slice(&r.policies(h).expect("policies")).expect("array");
+        let hash = r.get(h).expect("bundle").hash().to_string();
+        let requests: Vec<Vec<u8>> = vec![
+            request("alice", Some("1")),
+            request("bob", None),
+            request("nobody-known", Some(r#""e""#)),
+            request("bob", Some(r#"{"k": [1.5, null]}"#)),
+            b"17".to_vec(),
+        ];
+        let text = requests.iter().map(|q| String::from_utf8_lossy(q).into_owned()).collect::<Vec<_>>().join(",");
+        let batch = format!("[{text}]");
+        let (packed, err) = r.decide_batch(h, batch.as_bytes(), Form::Packed);
+        assert!(err.is_none());
+        let (full, _) = r.decide_batch(h, batch.as_bytes(), Form::Full);
+        let full: Vec<Value> = serde_json::from_slice(&full).expect("array");
+        assert_eq!(packed[0], PACKED_BATCH_TAG);
+        let count = u32::from_le_bytes([packed[1], packed[2], packed[3], packed[4]]);
+        assert_eq!(count as usize, requests.len());
+        let mut at = 5;
+        let mut kinds = String::new();
+        for want in &full {
+            let len = u32::from_le_bytes([packed[at], packed[at + 1], packed[at + 2], packed[at + 3]]) as usize;
+            let item = &packed[at + 4..at + 4 + len];
+            at += 4 + len;
+            if item[0] == PACKED_TAG {
+                kinds.push('r');
+                assert_eq!(expand(item, &table, &hash), want.to_string());
+            } else {
+                kinds.push('j');
+                let c: Value = serde_json::from_slice(item).expect("compact JSON");
+                assert!(c.get("determining").is_none() && c.get("bundle").is_none(), "{c}");
+                assert_eq!(c["errors"], want["errors"]);
+                assert_eq!(c["id"], want["id"]);
+            }
+        }
+        assert_eq!(at, packed.len(), "nothing after the last decision");
+        assert_eq!(kinds, "rrjrj");
     }
 
     #[test]
