@@ -10,6 +10,8 @@ const ABI_MINOR_COMPACT = 1;
 const ABI_MINOR_PACKED = 2;
 /** The first byte of a packed decision record (ABI.md, "Packed decisions"); JSON never starts with it. */
 const PACKED_TAG = 0x01;
+/** The first byte of a packed batch (`privet_decide_batch_packed`). */
+const PACKED_BATCH_TAG = 0x02;
 
 /** Decide inputs up to this many bytes are written into one guest buffer kept for the instance's life. */
 const SCRATCH_MAX = 1 << 20;
@@ -145,6 +147,7 @@ class Guest {
       typeof this.x.privet_decide_batch_compact === 'function';
     // ABI 1.2: single decisions as packed records (or compact JSON), decoded straight from guest memory.
     this.packed = this.compact && packed && minor >= ABI_MINOR_PACKED && typeof this.x.privet_decide_packed === 'function';
+    this.packedBatch = this.packed && typeof this.x.privet_decide_batch_packed === 'function';
     /** Policy id -> its table entry (compact only). */
     this.table = null;
     /** The table's entries by index, in load order (packed records name policies by index). */
@@ -304,6 +307,33 @@ class Guest {
       x.privet_free(ptr, len);
     }
     return d;
+  }
+
+  /**
+   * Decides an array of requests through `privet_decide_batch_packed` (ABI 1.2). Returns the decisions
+   * (decoded straight from guest memory) when the guest wrote a packed batch, else the compact JSON array
+   * text it wrote instead, or null when there is no result. Throws PrivetError on a malformed batch.
+   */
+  decideBatchPacked(value, hash) {
+    this.input(value);
+    const x = this.x;
+    const r = x.privet_decide_batch_packed(this.handle, this.inPtr, this.inLen);
+    if (this.inOwned) x.privet_free(this.inPtr, this.inLen);
+    const u = BigInt.asUintN(64, r);
+    if (u === 0n) return null;
+    const ptr = Number(u >> 32n);
+    const len = Number(u & 0xffffffffn);
+    const mem = this.memory();
+    if (len === 0 || mem[ptr] !== PACKED_BATCH_TAG) {
+      const text = decoder.decode(mem.subarray(ptr, ptr + len));
+      x.privet_free(ptr, len);
+      return text;
+    }
+    try {
+      return decodePackedBatch(mem, ptr, ptr + len, this, hash);
+    } finally {
+      x.privet_free(ptr, len);
+    }
   }
 
   load(bundle) {
@@ -479,6 +509,43 @@ function decodePacked(mem, start, end, list, hash) {
     throw malformedRecord('its id is not JSON', e);
   }
   return { id, decision, reasons, determining, obligations, errors: [], bundle: hash };
+}
+
+/** A little-endian u32 at `mem[i]`. */
+function u32At(mem, i) {
+  return (mem[i] | (mem[i + 1] << 8) | (mem[i + 2] << 16) | (mem[i + 3] << 24)) >>> 0;
+}
+
+/**
+ * The decisions in a packed batch `mem[start..end)` (ABI.md, "Packed decisions"): a count, then per decision
+ * its length and either a packed record or its compact JSON (expanded as `privet_decide_compact`'s).
+ */
+function decodePackedBatch(mem, start, end, guest, hash) {
+  if (end - start < 5) throw malformedRecord('a batch shorter than its header');
+  const count = u32At(mem, start + 1);
+  const out = [];
+  let q = start + 5;
+  for (let i = 0; i < count; i++) {
+    if (q + 4 > end) throw malformedRecord(`a batch that ends after ${i} of ${count} decisions`);
+    const len = u32At(mem, q);
+    q += 4;
+    const itemEnd = q + len;
+    if (itemEnd > end || len === 0) throw malformedRecord(`decision ${i} of a batch overruns it`);
+    if (mem[q] === PACKED_TAG) {
+      out.push(decodePacked(mem, q, itemEnd, guest.list, hash));
+    } else {
+      let c;
+      try {
+        c = JSON.parse(decoder.decode(mem.subarray(q, itemEnd)));
+      } catch (e) {
+        throw new PrivetError('host_failure', 'privet: the wasm module returned malformed decision JSON in a batch', { cause: e });
+      }
+      out.push(expandDecision(c, guest.table, hash));
+    }
+    q = itemEnd;
+  }
+  if (q !== end) throw malformedRecord('bytes after the last decision of a batch');
+  return out;
 }
 
 function malformedRecord(what, cause) {
@@ -750,13 +817,15 @@ export class Privet {
         : [denyWith(error, this.#hash, undefined)];
     let r;
     try {
-      r = this.#run((g) => ({ text: g.decide(input, true), guest: g }));
+      // ABI 1.2: a packed batch comes back as the decisions themselves, anything else as text.
+      r = this.#run((g) => ({ text: g.packedBatch ? g.decideBatchPacked(input, this.#hash) : g.decide(input, true), guest: g }));
     } catch (e) {
       if (!(e instanceof PrivetError)) throw e;
       return denyAll({ code: e.code, message: e.message });
     }
     if (!r.ok) return denyAll(r.error);
     if (r.value.text === null) return denyAll({ code: 'host_failure', message: 'privet: the decisions could not be returned' });
+    if (typeof r.value.text !== 'string') return r.value.text;
     return this.#decisions(r.value.text, r.value.guest, true);
   }
 

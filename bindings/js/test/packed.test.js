@@ -1,8 +1,9 @@
 // node --test: ABI 1.2's packed decisions. An engine on `privet_decide_packed` (the default with a 1.2 module)
 // returns exactly the decisions of an engine held to the ABI 1.0 exports (same keys in the same order, same
 // values, fresh objects): on the CPRA pack's demo requests with ids of every JSON kind, on requests that come
-// back with errors (the compact JSON fallback), on the whole conformance corpus, in batches, and after a trap
-// rebuilt the instance; and the raw export writes the record ABI.md documents.
+// back with errors (the compact JSON fallback), on the whole conformance corpus, in batches (packed batches
+// mixing records and JSON), and after a trap rebuilt the instance; and the raw exports write the layouts
+// ABI.md documents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, access } from 'node:fs/promises';
@@ -234,7 +235,7 @@ test('after a trap the rebuilt instance decides packed again', async () => {
   assert.equal(packed.decide(demo[0]).errors[0].code, 'no_bundle');
 });
 
-test('raw ABI 1.2: privet_decide_packed writes the documented record, or the compact JSON', async () => {
+test('raw ABI 1.2: privet_decide_packed and privet_decide_batch_packed write the documented records, or the compact JSON', async () => {
   const bundle = await cpra();
   const { exports: x } = await WebAssembly.instantiate(await compile(wasmBytes), {});
   assert.equal(x.privet_abi_version(), 0x0001_0002);
@@ -299,4 +300,50 @@ test('raw ABI 1.2: privet_decide_packed writes the documented record, or the com
   x.privet_free(p, n);
   assert.equal(unknown.bundle, '');
   assert.equal(unknown.errors[0].code, 'no_bundle');
+
+  // A packed batch: tag 0x02, u32 count, then per decision a u32 length and a record or compact JSON.
+  const items = [...withIds().slice(0, 30), '{"id": 1, "principal": 3}', '{"id": "nobody", ' + base.replace(/Cpra::Record::\\"[^"\\]*\\"/, 'Cpra::Record::\\"nobody\\"')];
+  const batchText = `[${items.join(',')}]`;
+  const [bp, bl] = put(encoder.encode(batchText));
+  const rec2 = bytes(x.privet_decide_batch_packed(h, bp, bl));
+  const c2 = JSON.parse(decoder.decode(bytes(x.privet_decide_batch_compact(h, bp, bl))));
+  x.privet_free(bp, bl);
+  const u32 = (i) => (rec2[i] | (rec2[i + 1] << 8) | (rec2[i + 2] << 16) | (rec2[i + 3] << 24)) >>> 0;
+  assert.equal(rec2[0], 0x02);
+  assert.equal(u32(1), items.length);
+  let at = 5;
+  const kinds = [];
+  for (const want of c2) {
+    const len = u32(at);
+    const item = rec2.subarray(at + 4, at + 4 + len);
+    at += 4 + len;
+    if (item[0] === 0x01) {
+      kinds.push('record');
+      assert.equal(want.errors.length, 0);
+      assert.equal(['deny', 'allow'][item[1]], want.decision);
+      const k = item[2] | (item[3] << 8);
+      assert.deepEqual(Array.from({ length: k }, (_, i) => table[item[4 + 2 * i] | (item[5 + 2 * i] << 8)].id), want.reasons);
+      assertSame(JSON.parse(decoder.decode(item.subarray(4 + 2 * k))), want.id, 'id');
+    } else {
+      kinds.push('json');
+      assertSame(JSON.parse(decoder.decode(item)), want, 'a decision with errors is its compact JSON');
+      assert.ok(want.errors.length > 0);
+    }
+  }
+  assert.equal(at, rec2.length);
+  assert.deepEqual(kinds, [...Array(30).fill('record'), 'json', 'json']);
+  // Input that is not an array: the engine's one deny, as compact JSON in a packed batch. A batch that fails
+  // as a whole (here an unknown handle) is the compact JSON array.
+  const [np, nn] = put(encoder.encode('{"not": "an array"}'));
+  const one = bytes(x.privet_decide_batch_packed(h, np, nn));
+  assert.deepEqual([one[0], one[1], one[2], one[3], one[4], one[9]], [0x02, 1, 0, 0, 0, 0x7b]);
+  assertSame(
+    [JSON.parse(decoder.decode(one.subarray(9)))],
+    JSON.parse(decoder.decode(bytes(x.privet_decide_batch_compact(h, np, nn)))),
+    'not an array',
+  );
+  const none = bytes(x.privet_decide_batch_packed(h + 1, np, nn));
+  assert.equal(none[0], 0x5b);
+  assert.equal(JSON.parse(decoder.decode(none))[0].errors[0].code, 'no_bundle');
+  x.privet_free(np, nn);
 });

@@ -17,6 +17,7 @@
 //!   that table (`determining`, `obligations`) and the bundle hash it knows.
 //! * ABI 1.2: `privet_decide_packed`, the common decision (no errors, rebuilt from the table) as a short
 //!   binary record of policy-table indices and the request id's JSON text; any other as the compact JSON.
+//!   `privet_decide_batch_packed`: a count, then per decision its length and its record or compact JSON.
 //! * `privet_last_error() -> u64`: the structured error of the last failed call.
 //! * `privet_abi_version() -> u32`: `(major << 16) | minor`.
 //!

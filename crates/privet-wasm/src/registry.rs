@@ -29,7 +29,7 @@ pub enum Form {
     /// The packed form (ABI 1.2): a binary record ([`PACKED_TAG`], see [`packed_decision`]) when the
     /// decision has no errors and its compact form would be only `id`, `decision` and `reasons`; else the
     /// compact JSON. A batch is a packed batch ([`PACKED_BATCH_TAG`]) of such records and compact JSON
-    /// decisions, or the compact JSON array when the batch failed as a whole.
+    /// decisions, or the compact JSON array when the batch failed at the ABI level.
     Packed,
 }
 
