@@ -248,7 +248,8 @@ pub extern "C" fn privet_decide_packed(handle: u32, ptr: u32, len: u32) -> u64 {
 }
 
 /// `privet_decide_batch` as a packed batch (ABI 1.2): a count, then per decision its length and either its
-/// packed record or its compact JSON. A batch that fails at the ABI level (unknown handle, bad range, invalid UTF-8) is the compact JSON array.
+/// packed record or its compact JSON. A batch that fails at the ABI level (unknown handle, bad range,
+/// invalid UTF-8) is the compact JSON array.
 #[unsafe(no_mangle)]
 pub extern "C" fn privet_decide_batch_packed(handle: u32, ptr: u32, len: u32) -> u64 {
     decide_with(handle, ptr, len, true, Form::Packed)
