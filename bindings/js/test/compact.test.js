@@ -1,5 +1,5 @@
-// node --test: ABI 1.1's compact decisions. An engine on the compact exports (the default with a 1.1 module)
-// returns exactly the decisions of an engine held to the ABI 1.0 exports (same keys in the same order, same
+// node --test: ABI 1.1's compact decisions. An engine on the compact exports (the default with a 1.1 module;
+// held to them here with a 1.2 module, whose packed decisions packed.test.js checks) returns exactly the decisions of an engine held to the ABI 1.0 exports (same keys in the same order, same
 // values, fresh objects), on the CPRA pack's demo requests, on requests that come back with errors, on the
 // whole conformance corpus, per call and in batches, and after a trap rebuilt the instance. The CPRA pack is
 // the corpus's bundle.privet (scripts/test-js.sh generates the corpus when missing).
@@ -14,6 +14,7 @@ import { splitLines } from './conformance.js';
 import { packBundle } from './pack.js';
 
 const FORCE_ABI_10 = Symbol.for('privet.test.forceAbi10');
+const FORCE_ABI_11 = Symbol.for('privet.test.forceAbi11');
 const DECIDE_FORM = Symbol.for('privet.test.decideForm');
 const INJECT_TRAP = Symbol.for('privet.test.injectTrap');
 
@@ -34,7 +35,7 @@ async function cpra() {
 async function engines() {
   const bundle = await cpra();
   const module = await compile(wasmBytes);
-  const compact = await Privet.load(bundle, { wasm: module });
+  const compact = await Privet.load(bundle, { wasm: module, [FORCE_ABI_11]: true });
   const full = await Privet.load(bundle, { wasm: module, [FORCE_ABI_10]: true });
   assert.equal(compact[DECIDE_FORM](), 'compact');
   assert.equal(full[DECIDE_FORM](), 'full');
@@ -185,7 +186,8 @@ test('after a trap the rebuilt instance fetches the policy table again', async (
 test('raw ABI 1.1: the policy table and compact decisions', async () => {
   const bundle = await cpra();
   const { exports: x } = await WebAssembly.instantiate(await compile(wasmBytes), {});
-  assert.equal(x.privet_abi_version(), 0x0001_0001);
+  const version = x.privet_abi_version();
+  assert.ok(version >>> 16 === 1 && (version & 0xffff) >= 1, `ABI ${version >>> 16}.${version & 0xffff}`);
   const take = (r) => {
     if (r === 0n) return null;
     const p = Number(r >> 32n);
@@ -246,12 +248,18 @@ test('annotations with awkward names (`__proto__`, numeric) come back as JSON.pa
     },
   });
   const module = await compile(wasmBytes);
-  const compact = await Privet.load(bundle, { wasm: module });
+  const packed = await Privet.load(bundle, { wasm: module });
+  const compact = await Privet.load(bundle, { wasm: module, [FORCE_ABI_11]: true });
   const full = await Privet.load(bundle, { wasm: module, [FORCE_ABI_10]: true });
   const request = { principal: 'Recipient::"r"', action: 'Action::"sell"', resource: 'Consumer::"c"', context: {} };
   const c = compact.decide(request);
   assert.equal(c.decision, 'allow', JSON.stringify(c));
   assertSame(c, full.decide(request), 'awkward annotation names');
+  assertSame(packed.decide(request), full.decide(request), 'awkward annotation names, packed');
+  assertSame(packed.decide({ ...request, id: 1 }), full.decide({ ...request, id: 1 }), 'awkward annotation names, packed with id');
+  const p = packed.decide(request).determining[0].annotations;
+  assert.ok(Object.prototype.hasOwnProperty.call(p, '__proto__'), JSON.stringify(p));
+  assert.equal(Object.getPrototypeOf(p), Object.prototype);
   const annotations = c.determining[0].annotations;
   assert.ok(Object.prototype.hasOwnProperty.call(annotations, '__proto__'), JSON.stringify(annotations));
   assert.equal(Object.getPrototypeOf(annotations), Object.prototype);

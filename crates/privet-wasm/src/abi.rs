@@ -239,6 +239,22 @@ pub extern "C" fn privet_decide_batch_compact(handle: u32, ptr: u32, len: u32) -
     decide_with(handle, ptr, len, true, Form::Compact)
 }
 
+/// `privet_decide` with the decision as a packed binary record when it has no errors and the policy table
+/// rebuilds it (ABI 1.2, `ABI.md` "Packed decisions"); any other decision as the compact JSON. The host
+/// tells them apart by the first byte: `0x01` for a record, `{` for JSON.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_decide_packed(handle: u32, ptr: u32, len: u32) -> u64 {
+    decide_with(handle, ptr, len, false, Form::Packed)
+}
+
+/// `privet_decide_batch` as a packed batch (ABI 1.2): a count, then per decision its length and either its
+/// packed record or its compact JSON. A batch that fails at the ABI level (unknown handle, bad range,
+/// invalid UTF-8) is the compact JSON array.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_decide_batch_packed(handle: u32, ptr: u32, len: u32) -> u64 {
+    decide_with(handle, ptr, len, true, Form::Packed)
+}
+
 /// Adds or replaces entities (a JSON array of cedar entities). Returns the store-update JSON, or 0.
 #[unsafe(no_mangle)]
 pub extern "C" fn privet_upsert_entities(handle: u32, ptr: u32, len: u32) -> u64 {

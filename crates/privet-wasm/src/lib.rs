@@ -15,6 +15,9 @@
 //! * ABI 1.1: `privet_policies(handle) -> u64` (the bundle's policy table, fetched once by the host) and
 //!   `privet_decide_compact` / `privet_decide_batch_compact`, decisions without what the host rebuilds from
 //!   that table (`determining`, `obligations`) and the bundle hash it knows.
+//! * ABI 1.2: `privet_decide_packed`, the common decision (no errors, rebuilt from the table) as a short
+//!   binary record of policy-table indices and the request id's JSON text; any other as the compact JSON.
+//!   `privet_decide_batch_packed`: a count, then per decision its length and its record or compact JSON.
 //! * `privet_last_error() -> u64`: the structured error of the last failed call.
 //! * `privet_abi_version() -> u32`: `(major << 16) | minor`.
 //!
@@ -38,6 +41,6 @@ pub mod registry;
 /// The ABI's major version: bumped on any breaking change (see `ABI.md`, "Versioning").
 pub const ABI_MAJOR: u32 = 1;
 /// The ABI's minor version: bumped on additive changes.
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MINOR: u32 = 2;
 /// The ABI version, `(major << 16) | minor`, as `privet_abi_version` returns it.
 pub const ABI_VERSION: u32 = (ABI_MAJOR << 16) | ABI_MINOR;

@@ -5,7 +5,10 @@
 //!
 //! Decisions are written in one of two [`Form`]s: the full `Decision` (ABI 1.0's `privet_decide`), or the
 //! compact form of ABI 1.1 (`privet_decide_compact`), which leaves out what the host can rebuild from the
-//! policy table it fetched once with `privet_policies` (see `ABI.md`, "Compact decisions").
+//! policy table it fetched once with `privet_policies` (see `ABI.md`, "Compact decisions"). ABI 1.2's
+//! packed form (`privet_decide_packed`) writes the common decision (no errors, rebuilt from the table) as a
+//! short binary record of policy indices instead, and anything else as the compact JSON (see `ABI.md`,
+//! "Packed decisions").
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,20 +26,34 @@ pub enum Form {
     /// The compact form (ABI 1.1): without `determining` and `obligations` when the host's expansion from
     /// the policy table gives them exactly, and without `bundle` when it is the handle's bundle.
     Compact,
+    /// The packed form (ABI 1.2): a binary record ([`PACKED_TAG`], see [`packed_decision`]) when the
+    /// decision has no errors and its compact form would be only `id`, `decision` and `reasons`; else the
+    /// compact JSON. A batch is a packed batch ([`PACKED_BATCH_TAG`]) of such records and compact JSON
+    /// decisions, or the compact JSON array when the batch failed at the ABI level.
+    Packed,
 }
 
-/// A loaded bundle and its policies by id (the table `privet_policies` hands out, used to check that a
-/// compact decision expands to the full one).
+/// The first byte of a packed decision record. JSON text never starts with it (JSON starts with `{`, `[`,
+/// whitespace or a scalar's first character), so a host tells the two results apart by their first byte.
+pub const PACKED_TAG: u8 = 0x01;
+
+/// A loaded bundle and its policies by id with their index in the table `privet_policies` hands out (used
+/// to check that a compact decision expands to the full one, and to write packed decisions).
 struct Loaded {
     handle: u32,
     bundle: Bundle,
-    by_id: HashMap<String, Arc<PolicyInfo>>,
+    by_id: HashMap<String, (usize, Arc<PolicyInfo>)>,
 }
 
 impl Loaded {
     fn new(handle: u32, bundle: Bundle) -> Self {
-        let by_id = bundle.policies().map(|p| (p.id.clone(), Arc::clone(p))).collect();
+        let by_id = bundle.policies().enumerate().map(|(i, p)| (p.id.clone(), (i, Arc::clone(p)))).collect();
         Loaded { handle, bundle, by_id }
+    }
+
+    /// The table's policy `id` (and its index) when it is `p` (the same policy, or an equal one).
+    fn table_entry(&self, id: &str, p: &Arc<PolicyInfo>) -> Option<usize> {
+        self.by_id.get(id).filter(|(_, t)| Arc::ptr_eq(t, p) || **t == **p).map(|(i, _)| *i)
     }
 
     /// True when a host that knows this bundle's policy table rebuilds `d`'s `determining` and
@@ -45,11 +62,108 @@ impl Loaded {
     /// way; the check keeps the compact form exact should that ever change (the fields are then sent).
     fn expands(&self, d: &Decision) -> bool {
         d.reasons.len() == d.determining.len()
-            && d.reasons
-                .iter()
-                .zip(&d.determining)
-                .all(|(id, p)| self.by_id.get(id.as_str()).is_some_and(|t| Arc::ptr_eq(t, p) || **t == **p))
-            && d.obligations.iter().eq(d.determining.iter().filter_map(|p| p.obligation.as_ref()))
+            && d.reasons.iter().zip(&d.determining).all(|(id, p)| self.table_entry(id, p).is_some())
+            && self.obligations_derived(d)
+    }
+
+    /// True when `d`'s obligations are its determining policies' obligations, in order.
+    fn obligations_derived(&self, d: &Decision) -> bool {
+        d.obligations.iter().eq(d.determining.iter().filter_map(|p| p.obligation.as_ref()))
+    }
+}
+
+/// The packed record of `d` (ABI 1.2, `ABI.md` "Packed decisions"), or `None` when `d` must go as JSON:
+/// it has errors, another bundle's hash, or determining policies or obligations the table does not rebuild
+/// (or more than 65,535 of them, or a policy past index 65,535).
+///
+/// Layout: byte 0 [`PACKED_TAG`]; byte 1 the verdict (0 deny, 1 allow); bytes 2..4 the number `n` of
+/// determining policies (u16 little-endian); `n` u16 little-endian indices into the policy table, in the
+/// order of `reasons`; then, to the end, the request id as JSON text (`serde_json::to_string` of it), or
+/// nothing when the decision has no id.
+fn packed_decision(
+    d: &Decision,
+    loaded_hash: &str,
+    table: impl Fn(&str, &Arc<PolicyInfo>) -> Option<usize>,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(4 + 2 * d.reasons.len() + 24);
+    packed_decision_into(&mut out, d, loaded_hash, table).then_some(out)
+}
+
+/// [`packed_decision`] appended to `out`; false (and `out` as it was) when `d` must go as JSON.
+fn packed_decision_into(
+    out: &mut Vec<u8>,
+    d: &Decision,
+    loaded_hash: &str,
+    table: impl Fn(&str, &Arc<PolicyInfo>) -> Option<usize>,
+) -> bool {
+    let start = out.len();
+    let written = write_packed(out, d, loaded_hash, table).is_some();
+    if !written {
+        out.truncate(start);
+    }
+    written
+}
+
+fn write_packed(
+    out: &mut Vec<u8>,
+    d: &Decision,
+    loaded_hash: &str,
+    table: impl Fn(&str, &Arc<PolicyInfo>) -> Option<usize>,
+) -> Option<()> {
+    if !d.errors.is_empty() || *d.bundle != *loaded_hash || d.reasons.len() != d.determining.len() {
+        return None;
+    }
+    let n = u16::try_from(d.reasons.len()).ok()?;
+    out.push(PACKED_TAG);
+    out.push(match d.decision {
+        Verdict::Deny => 0,
+        Verdict::Allow => 1,
+    });
+    out.extend_from_slice(&n.to_le_bytes());
+    for (id, p) in d.reasons.iter().zip(&d.determining) {
+        let index = u16::try_from(table(id, p)?).ok()?;
+        out.extend_from_slice(&index.to_le_bytes());
+    }
+    if let Some(id) = &d.id {
+        serde_json::to_writer(&mut *out, id).ok()?;
+    }
+    Some(())
+}
+
+/// The first byte of a packed batch (ABI 1.2, `privet_decide_batch_packed`); JSON never starts with it.
+pub const PACKED_BATCH_TAG: u8 = 0x02;
+
+/// Decisions as a packed batch: [`PACKED_BATCH_TAG`], the count (u32 little-endian), then per decision its
+/// length (u32 little-endian) and its bytes: the packed record when it can be one, else its compact JSON.
+/// `None` when some decision cannot be serialized or a length does not fit u32 (the caller sends JSON).
+fn packed_batch(decisions: &[Decision], loaded: &Loaded) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(5 + decisions.len() * 12);
+    out.push(PACKED_BATCH_TAG);
+    out.extend_from_slice(&u32::try_from(decisions.len()).ok()?.to_le_bytes());
+    for d in decisions {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        if !loaded.packed_into(&mut out, d) {
+            serde_json::to_writer(&mut out, &CompactDecision::of(d, Some(loaded))).ok()?;
+        }
+        let len = u32::try_from(out.len() - at - 4).ok()?;
+        out.get_mut(at..at + 4)?.copy_from_slice(&len.to_le_bytes());
+    }
+    Some(out)
+}
+
+impl Loaded {
+    /// `d` as a packed record for a host holding this bundle's table, if it can be one.
+    fn packed(&self, d: &Decision) -> Option<Vec<u8>> {
+        if !self.obligations_derived(d) {
+            return None;
+        }
+        packed_decision(d, self.bundle.hash(), |id, p| self.table_entry(id, p))
+    }
+
+    /// [`Loaded::packed`] appended to `out`; false (and `out` as it was) when `d` must go as JSON.
+    fn packed_into(&self, out: &mut Vec<u8>, d: &Decision) -> bool {
+        self.obligations_derived(d) && packed_decision_into(out, d, self.bundle.hash(), |id, p| self.table_entry(id, p))
     }
 }
 
@@ -147,8 +261,8 @@ impl Registry {
         let json = match (form, batch) {
             (Form::Full, false) => serde_json::to_vec(&deny),
             (Form::Full, true) => serde_json::to_vec(&[&deny]),
-            (Form::Compact, false) => serde_json::to_vec(&CompactDecision::of(&deny, loaded)),
-            (Form::Compact, true) => serde_json::to_vec(&[CompactDecision::of(&deny, loaded)]),
+            (Form::Compact | Form::Packed, false) => serde_json::to_vec(&CompactDecision::of(&deny, loaded)),
+            (Form::Compact | Form::Packed, true) => serde_json::to_vec(&[CompactDecision::of(&deny, loaded)]),
         };
         json.unwrap_or_else(|_| if batch { FALLBACK_DENY_BATCH.to_vec() } else { FALLBACK_DENY.to_vec() })
     }
@@ -179,6 +293,10 @@ impl Registry {
         let json = match form {
             Form::Full => serde_json::to_vec(&decision),
             Form::Compact => serde_json::to_vec(&CompactDecision::of(&decision, Some(loaded))),
+            Form::Packed => match loaded.packed(&decision) {
+                Some(record) => return (record, None),
+                None => serde_json::to_vec(&CompactDecision::of(&decision, Some(loaded))),
+            },
         };
         match json {
             Ok(bytes) => (bytes, None),
@@ -202,7 +320,7 @@ impl Registry {
         let deny = Decision::deny_with(failure.errors().to_vec(), hash);
         let json = match form {
             Form::Full => serde_json::to_vec(&std::iter::repeat_n(&deny, count).collect::<Vec<_>>()),
-            Form::Compact => {
+            Form::Compact | Form::Packed => {
                 let compact = CompactDecision::of(&deny, loaded);
                 serde_json::to_vec(&std::iter::repeat_n(&compact, count).collect::<Vec<_>>())
             }
@@ -252,9 +370,14 @@ fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Failure> {
 }
 
 fn batch_json(decisions: &[Decision], loaded: &Loaded, form: Form) -> (Vec<u8>, Option<Failure>) {
+    if form == Form::Packed
+        && let Some(bytes) = packed_batch(decisions, loaded)
+    {
+        return (bytes, None);
+    }
     let json = match form {
         Form::Full => serde_json::to_vec(decisions),
-        Form::Compact => {
+        Form::Compact | Form::Packed => {
             serde_json::to_vec(&decisions.iter().map(|d| CompactDecision::of(d, Some(loaded))).collect::<Vec<_>>())
         }
     };
@@ -550,5 +673,214 @@ mod tests {
         let c = serde_json::to_value(CompactDecision::of(&d, Some(loaded))).expect("json");
         assert_eq!(c["bundle"], "sha256:other");
         assert!(c.get("determining").is_none());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod packed_tests {
+    //! ABI 1.2's packed records: the layout, decoded here independently of the encoder, and the fallback to
+    //! the compact JSON.
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn loaded() -> (Registry, u32) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bundle");
+        let packed = Bundle::load(dir).expect("fixture bundle loads").to_packed();
+        let mut r = Registry::default();
+        let h = r.load(&packed).expect("load");
+        (r, h)
+    }
+
+    /// A packed record decoded as a host would (ABI.md, "Packed decisions"): verdict, indices, id text.
+    fn decode(record: &[u8]) -> (u8, Vec<u16>, String) {
+        assert_eq!(record[0], PACKED_TAG);
+        let verdict = record[1];
+        let n = usize::from(u16::from_le_bytes([record[2], record[3]]));
+        let indices = (0..n).map(|i| u16::from_le_bytes([record[4 + 2 * i], record[5 + 2 * i]])).collect();
+        let id = String::from_utf8(record[4 + 2 * n..].to_vec()).expect("the id is UTF-8");
+        (verdict, indices, id)
+    }
+
+    /// The full decision a host rebuilds from a packed record, the policy table and the bundle hash, as JSON
+    /// text (keys in the full form's order).
+    fn expand(record: &[u8], table: &[Value], hash: &str) -> String {
+        let (verdict, indices, id) = decode(record);
+        let determining: Vec<Value> = indices.iter().map(|&i| table[usize::from(i)].clone()).collect();
+        let mut out = serde_json::Map::new();
+        if !id.is_empty() {
+            out.insert("id".into(), serde_json::from_str(&id).expect("the id is JSON"));
+        }
+        out.insert("decision".into(), json!(if verdict == 1 { "allow" } else { "deny" }));
+        out.insert("reasons".into(), determining.iter().map(|p| p["id"].clone()).collect());
+        let obligations: Vec<Value> = determining.iter().filter_map(|p| p.get("obligation").cloned()).collect();
+        out.insert("determining".into(), Value::Array(determining));
+        out.insert("obligations".into(), Value::Array(obligations));
+        out.insert("errors".into(), json!([]));
+        out.insert("bundle".into(), json!(hash));
+        Value::Object(out).to_string()
+    }
+
+    fn request(resource: &str, id: Option<&str>) -> Vec<u8> {
+        let id = id.map(|i| format!(r#""id": {i}, "#)).unwrap_or_default();
+        format!(
+            r#"{{{id}"principal": "Recipient::\"adco\"", "action": "Action::\"sell\"", "resource": "Consumer::\"{resource}\"", "context": {{"purpose": "advertising"}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn packed_records_have_the_documented_layout() {
+        let (r, h) = loaded();
+        // alice: denied by `gpc-opt-out`, table index 1, id 7.
+        let (record, err) = r.decide(h, &request("alice", Some("7")), Form::Packed);
+        assert!(err.is_none());
+        assert_eq!(record, [PACKED_TAG, 0, 1, 0, 1, 0, b'7']);
+        // bob: allowed by `sell-default`, index 0, no id.
+        let (record, _) = r.decide(h, &request("bob", None), Form::Packed);
+        assert_eq!(record, [PACKED_TAG, 1, 1, 0, 0, 0]);
+        // ABI.md's worked example: bob with id "q1".
+        let (record, _) = r.decide(h, &request("bob", Some(r#""q1""#)), Form::Packed);
+        assert_eq!(record, [0x01, 0x01, 0x01, 0x00, 0x00, 0x00, 0x22, 0x71, 0x31, 0x22]);
+        // A string id is its JSON text, escapes and all.
+        let (record, _) = r.decide(h, &request("bob", Some(r#""q\"1 ü""#)), Form::Packed);
+        assert_eq!(decode(&record).2, r#""q\"1 ü""#);
+    }
+
+    #[test]
+    fn packed_records_expand_to_the_full_decisions() {
+        let (r, h) = loaded();
+        let table: Vec<Value> = serde_json::from_slice(&r.policies(h).expect("policies")).expect("array");
+        let hash = r.get(h).expect("bundle").hash().to_string();
+        let ids = [
+            None,
+            Some("0"),
+            Some("-12"),
+            Some("1.5"),
+            Some("1e300"),
+            Some("123456789012345678901234567890"),
+            Some("true"),
+            Some("false"),
+            Some("null"),
+            Some(r#""""#),
+            Some(r#""tab\t \u00e9 \ud83d\ude42""#),
+            Some(r#"{"b": [1, {"a": null}], "a": 2}"#),
+            Some("[]"),
+        ];
+        let mut records = 0;
+        for resource in ["alice", "bob", "nobody-known"] {
+            for id in ids {
+                let q = request(resource, id);
+                let (full, _) = r.decide(h, &q, Form::Full);
+                let (packed, _) = r.decide(h, &q, Form::Packed);
+                let full: Value = serde_json::from_slice(&full).expect("json");
+                if packed.first() == Some(&PACKED_TAG) {
+                    records += 1;
+                    assert_eq!(expand(&packed, &table, &hash), full.to_string(), "{resource} {id:?}");
+                } else {
+                    // The fallback is exactly the compact JSON.
+                    assert_eq!(packed, r.decide(h, &q, Form::Compact).0);
+                    assert!(
+                        !full["errors"].as_array().is_some_and(Vec::is_empty),
+                        "only errors fall back here: {full}"
+                    );
+                }
+            }
+        }
+        assert!(records >= 2 * ids.len(), "allow and deny decisions are packed");
+    }
+
+    #[test]
+    fn decisions_with_errors_or_that_do_not_rebuild_go_as_compact_json() {
+        let (r, h) = loaded();
+        for q in [&b"{not json"[..], b"{\"principal\": \"\xff\"}", br#"{"id": 3, "principal": {"type": "Nope", "id": "x"}, "action": "Action::\"sell\"", "resource": "Consumer::\"bob\"", "context": {}}"#] {
+            let (packed, _) = r.decide(h, q, Form::Packed);
+            assert_eq!(packed.first(), Some(&b'{'));
+            assert_eq!(packed, r.decide(h, q, Form::Compact).0);
+        }
+        // No bundle behind the handle.
+        let (packed, err) = r.decide(99, &request("bob", None), Form::Packed);
+        assert!(err.is_some());
+        assert_eq!(packed, r.decide(99, &request("bob", None), Form::Compact).0);
+        // A batch that fails as a whole is the compact JSON array.
+        let batch = format!("[{}]", String::from_utf8_lossy(&request("bob", Some("1"))));
+        assert_eq!(
+            r.decide_batch(99, batch.as_bytes(), Form::Packed).0,
+            r.decide_batch(99, batch.as_bytes(), Form::Compact).0
+        );
+
+        let loaded = r.loaded(h).expect("loaded");
+        let (alice, _) = r.decide(h, &request("alice", None), Form::Full);
+        let base: Decision = serde_json::from_slice(&alice).expect("a decision");
+        assert!(loaded.packed(&base).is_some());
+        let mut d = base.clone();
+        d.obligations.clear();
+        assert!(loaded.packed(&d).is_none(), "obligations not derived from the table");
+        let mut d = base.clone();
+        if let Some(p) = d.determining.first_mut() {
+            Arc::make_mut(p).reason = Some("another reason".into());
+        }
+        assert!(loaded.packed(&d).is_none(), "a policy unlike the table's");
+        let mut d = base.clone();
+        d.bundle = Arc::from("sha256:other");
+        assert!(loaded.packed(&d).is_none(), "another bundle");
+        let mut d = base.clone();
+        d.reasons.push("sell-default".into());
+        assert!(loaded.packed(&d).is_none(), "reasons that are not the determining policies");
+        let mut d = base;
+        d.errors.push(DecisionError::new(ErrorCode::HostFailure, "x"));
+        assert!(loaded.packed(&d).is_none(), "errors");
+    }
+
+    #[test]
+    fn packed_batches_hold_records_and_compact_json_in_order() {
+        let (r, h) = loaded();
+        let table: Vec<Value> = serde_json::from_slice(&r.policies(h).expect("policies")).expect("array");
+        let hash = r.get(h).expect("bundle").hash().to_string();
+        let requests: Vec<Vec<u8>> = vec![
+            request("alice", Some("1")),
+            request("bob", None),
+            request("nobody-known", Some(r#""e""#)),
+            request("bob", Some(r#"{"k": [1.5, null]}"#)),
+            b"17".to_vec(),
+        ];
+        let text = requests.iter().map(|q| String::from_utf8_lossy(q).into_owned()).collect::<Vec<_>>().join(",");
+        let batch = format!("[{text}]");
+        let (packed, err) = r.decide_batch(h, batch.as_bytes(), Form::Packed);
+        assert!(err.is_none());
+        let (full, _) = r.decide_batch(h, batch.as_bytes(), Form::Full);
+        let full: Vec<Value> = serde_json::from_slice(&full).expect("array");
+        assert_eq!(packed[0], PACKED_BATCH_TAG);
+        let count = u32::from_le_bytes([packed[1], packed[2], packed[3], packed[4]]);
+        assert_eq!(count as usize, requests.len());
+        let mut at = 5;
+        let mut kinds = String::new();
+        for want in &full {
+            let len = u32::from_le_bytes([packed[at], packed[at + 1], packed[at + 2], packed[at + 3]]) as usize;
+            let item = &packed[at + 4..at + 4 + len];
+            at += 4 + len;
+            if item[0] == PACKED_TAG {
+                kinds.push('r');
+                assert_eq!(expand(item, &table, &hash), want.to_string());
+            } else {
+                kinds.push('j');
+                let c: Value = serde_json::from_slice(item).expect("compact JSON");
+                assert!(c.get("determining").is_none() && c.get("bundle").is_none(), "{c}");
+                assert_eq!(c["errors"], want["errors"]);
+                assert_eq!(c["id"], want["id"]);
+            }
+        }
+        assert_eq!(at, packed.len(), "nothing after the last decision");
+        assert_eq!(kinds, "rrjrj");
+    }
+
+    #[test]
+    fn indices_past_u16_are_refused() {
+        let (r, h) = loaded();
+        let (alice, _) = r.decide(h, &request("alice", None), Form::Full);
+        let d: Decision = serde_json::from_slice(&alice).expect("a decision");
+        let hash = r.get(h).expect("bundle").hash().to_string();
+        assert!(packed_decision(&d, &hash, |_, _| Some(65_535)).is_some());
+        assert!(packed_decision(&d, &hash, |_, _| Some(65_536)).is_none());
     }
 }
