@@ -182,12 +182,20 @@ impl Bundle {
         let threads = batch_threads(items.len());
         if threads <= 1 {
             let carry = compiled.map(Compiled::carry);
-            return items.iter().enumerate().map(|(i, t)| one(carry, i, t)).collect();
+            let mut out = Vec::with_capacity(items.len());
+            for (i, t) in items.iter().enumerate() {
+                out.push(one(carry, i, t)?);
+            }
+            return Some(out);
         }
         let chunk = items.len().div_ceil(threads);
         let run = |c: usize, part: &[&str]| -> Option<Vec<Decision>> {
             let carry = compiled.map(|c| c.carry().private_copy());
-            part.iter().enumerate().map(|(j, t)| one(carry.as_ref(), c * chunk + j, t)).collect()
+            let mut out = Vec::with_capacity(part.len());
+            for (j, t) in part.iter().enumerate() {
+                out.push(one(carry.as_ref(), c * chunk + j, t)?);
+            }
+            Some(out)
         };
         let parts: Vec<Option<Vec<Decision>>> = std::thread::scope(|scope| {
             let mut chunks = items.chunks(chunk).enumerate();

@@ -339,6 +339,7 @@ impl Compiled {
         let verdict = if !any_forbid && any_permit { Verdict::Allow } else { Verdict::Deny };
         let mut determining: Vec<Arc<PolicyInfo>> = Vec::new();
         if any_permit || any_forbid {
+            determining.reserve_exact(sat.iter().filter(|hit| **hit).count());
             for (&i, _) in policies.iter().zip(sat.iter()).filter(|(_, hit)| **hit) {
                 let p = self.policies.get(i as usize)?.as_ref()?;
                 if p.permit != any_forbid {
@@ -346,11 +347,19 @@ impl Compiled {
                 }
             }
         }
+        let obligations = match determining.iter().filter(|p| p.obligation.is_some()).count() {
+            0 => Vec::new(),
+            n => {
+                let mut o = Vec::with_capacity(n);
+                o.extend(determining.iter().filter_map(|p| p.obligation.clone()));
+                o
+            }
+        };
         Some(Decision {
             id,
             decision: verdict,
             reasons: determining.iter().map(|p| p.id.clone()).collect(),
-            obligations: determining.iter().filter_map(|p| p.obligation.clone()).collect(),
+            obligations,
             determining,
             errors: Vec::new(),
             bundle: carry.hash.clone(),
