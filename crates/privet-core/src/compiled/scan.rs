@@ -270,7 +270,9 @@ impl<'de> Scan<'de> {
         if required != rt.required {
             return None;
         }
-        out.sort_unstable_by_key(|(a, _)| *a);
+        if !out.is_sorted_by_key(|(a, _)| *a) {
+            out.sort_unstable_by_key(|(a, _)| *a);
+        }
         Some(out)
     }
 
@@ -338,8 +340,11 @@ pub(crate) fn split_array(text: &str) -> Option<Vec<&str>> {
                 match *b.get(i)? {
                     b'"' => {
                         i += 1;
+                        // To the closing quote, eight bytes at a time (a control character stops the word scan
+                        // too; it is stepped over here, the element's own parse judges it).
                         loop {
-                            match *b.get(i)? {
+                            i += string_end(b.get(i..)?)?;
+                            match b[i] {
                                 b'"' => break,
                                 b'\\' => i += 2,
                                 _ => i += 1,
