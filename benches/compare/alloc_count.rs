@@ -1,7 +1,8 @@
 //! Live heap bytes of this process, for the entity-store memory figure (the `{"kind": "memory", …}` lines of
 //! `benches/compare/main.rs`).
 //!
-//! The global allocator is `cap::Cap<System>` with no limit: the system allocator, plus one relaxed atomic
+//! The global allocator is `cap::Cap<MiMalloc>` with no limit: mimalloc (the allocator of Privet's binaries, the
+//! CLI included; the same for every engine this harness runs natively), plus one relaxed atomic
 //! add or subtract of the requested size per allocation, deallocation and reallocation. The workspace lints
 //! `forbid(unsafe_code)`, and a `forbid` cannot be lifted for one file or target, so the bench does not carry
 //! its own `unsafe impl GlobalAlloc`; `cap` is that wrapper, as a dev-dependency.
@@ -10,12 +11,11 @@
 //! fragmentation are not in them (peak RSS, reported separately, has those). A window measured with
 //! [`retained`] is exact only while no other thread allocates; the harness measures before any mode runs.
 
-use std::alloc::System;
-
 use cap::Cap;
+use mimalloc::MiMalloc;
 
 #[global_allocator]
-static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
+static ALLOC: Cap<MiMalloc> = Cap::new(MiMalloc, usize::MAX);
 
 /// Bytes currently allocated on the heap by this process (requested sizes).
 pub fn live_bytes() -> usize {
