@@ -86,7 +86,7 @@ impl Bundle {
             if json.len() <= limits.max_batch_bytes && depth_ok {
                 if let Some(items) = crate::compiled::split_array(json) {
                     if items.len() <= limits.max_batch_requests {
-                        if let Some(decided) = self.decide_raw_batch(&items) {
+                        if let Some(decided) = self.decide_raw_batch(compiled, &items) {
                             return decided;
                         }
                     }
@@ -163,11 +163,10 @@ impl Bundle {
     /// the wasm build has one thread). Each worker decides with a private copy of the `Arc`s decisions carry
     /// (bundle hash, policy infos): cloning shared ones for every decision made their reference counts bounce
     /// between cores, and the threads were then no faster than one.
-    fn decide_raw_batch(&self, items: &[&str]) -> Option<Vec<Decision>> {
-        let compiled = self.meta.compiled.as_ref();
+    fn decide_raw_batch(&self, compiled: &Compiled, items: &[&str]) -> Option<Vec<Decision>> {
         // `None` when the element is not JSON: the batch is then parsed as a whole, for its error.
-        let one = |carry: Option<&Carry>, i: usize, text: &str| -> Option<Decision> {
-            if let Some(d) = carry.and_then(|carry| self.decide_compiled_with(text, carry)) {
+        let one = |carry: &Carry, i: usize, text: &str| -> Option<Decision> {
+            if let Some(d) = self.decide_compiled_with(text, carry) {
                 return Some(d.with_error_prefix(i));
             }
             let decided = match check_json_depth(text, self.meta.limits.max_json_depth, "request") {
@@ -179,24 +178,20 @@ impl Bundle {
             };
             Some(decided.with_error_prefix(i))
         };
-        let threads = batch_threads(items.len());
-        if threads <= 1 {
-            let carry = compiled.map(Compiled::carry);
-            let mut out = Vec::with_capacity(items.len());
-            for (i, t) in items.iter().enumerate() {
-                out.push(one(carry, i, t)?);
-            }
-            return Some(out);
-        }
-        let chunk = items.len().div_ceil(threads);
-        let run = |c: usize, part: &[&str]| -> Option<Vec<Decision>> {
-            let carry = compiled.map(|c| c.carry().private_copy());
+        // The elements of `part`, which starts at index `start` of the batch.
+        let decide_part = |carry: &Carry, start: usize, part: &[&str]| -> Option<Vec<Decision>> {
             let mut out = Vec::with_capacity(part.len());
             for (j, t) in part.iter().enumerate() {
-                out.push(one(carry.as_ref(), c * chunk + j, t)?);
+                out.push(one(carry, start + j, t)?);
             }
             Some(out)
         };
+        let threads = batch_threads(items.len());
+        if threads <= 1 {
+            return decide_part(compiled.carry(), 0, items);
+        }
+        let chunk = items.len().div_ceil(threads);
+        let run = |c: usize, part: &[&str]| decide_part(&compiled.carry().private_copy(), c * chunk, part);
         let parts: Vec<Option<Vec<Decision>>> = std::thread::scope(|scope| {
             let mut chunks = items.chunks(chunk).enumerate();
             let first = chunks.next();
