@@ -286,27 +286,7 @@ class Guest {
    * wrote instead, or null when there is no result. Throws PrivetError on a malformed record.
    */
   decidePacked(value, hash) {
-    this.input(value);
-    const x = this.x;
-    const r = x.privet_decide_packed(this.handle, this.inPtr, this.inLen);
-    if (this.inOwned) x.privet_free(this.inPtr, this.inLen);
-    const u = BigInt.asUintN(64, r);
-    if (u === 0n) return null;
-    const ptr = Number(u >> 32n);
-    const len = Number(u & 0xffffffffn);
-    const mem = this.memory();
-    if (len === 0 || mem[ptr] !== PACKED_TAG) {
-      const text = decoder.decode(mem.subarray(ptr, ptr + len));
-      x.privet_free(ptr, len);
-      return text;
-    }
-    let d;
-    try {
-      d = decodePacked(mem, ptr, ptr + len, this.list, hash);
-    } finally {
-      x.privet_free(ptr, len);
-    }
-    return d;
+    return this.callPacked(value, hash, false);
   }
 
   /**
@@ -315,22 +295,32 @@ class Guest {
    * text it wrote instead, or null when there is no result. Throws PrivetError on a malformed batch.
    */
   decideBatchPacked(value, hash) {
+    return this.callPacked(value, hash, true);
+  }
+
+  /** The two packed exports: the same call, tag check, fallback to text and free; `batch` picks the export,
+   * its tag and its decoder. */
+  callPacked(value, hash, batch) {
     this.input(value);
     const x = this.x;
-    const r = x.privet_decide_batch_packed(this.handle, this.inPtr, this.inLen);
+    const r = batch
+      ? x.privet_decide_batch_packed(this.handle, this.inPtr, this.inLen)
+      : x.privet_decide_packed(this.handle, this.inPtr, this.inLen);
     if (this.inOwned) x.privet_free(this.inPtr, this.inLen);
     const u = BigInt.asUintN(64, r);
     if (u === 0n) return null;
     const ptr = Number(u >> 32n);
     const len = Number(u & 0xffffffffn);
     const mem = this.memory();
-    if (len === 0 || mem[ptr] !== PACKED_BATCH_TAG) {
+    if (len === 0 || mem[ptr] !== (batch ? PACKED_BATCH_TAG : PACKED_TAG)) {
       const text = decoder.decode(mem.subarray(ptr, ptr + len));
       x.privet_free(ptr, len);
       return text;
     }
     try {
-      return decodePackedBatch(mem, ptr, ptr + len, this, hash);
+      return batch
+        ? decodePackedBatch(mem, ptr, ptr + len, this, hash)
+        : decodePacked(mem, ptr, ptr + len, this.list, hash);
     } finally {
       x.privet_free(ptr, len);
     }

@@ -5,31 +5,14 @@
 // the corpus's bundle.privet (scripts/test-js.sh generates the corpus when missing).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, access } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
 
 import { Privet, compile } from '../index.js';
-import { splitLines } from './conformance.js';
 import { packBundle } from './pack.js';
+import {
+  FORCE_ABI_10, FORCE_ABI_11, DECIDE_FORM, INJECT_TRAP, wasmBytes, cpra, demo, corpusRequests, assertSame,
+} from './abi-forms.js';
 
-const FORCE_ABI_10 = Symbol.for('privet.test.forceAbi10');
-const FORCE_ABI_11 = Symbol.for('privet.test.forceAbi11');
-const DECIDE_FORM = Symbol.for('privet.test.decideForm');
-const INJECT_TRAP = Symbol.for('privet.test.injectTrap');
-
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const corpusDir = resolve(process.env.PRIVET_CONFORMANCE_DIR ?? resolve(repo, 'target/conformance'));
-const wasmBytes = await readFile(new URL('../privet.wasm', import.meta.url));
 const decoder = new TextDecoder();
-
-async function cpra() {
-  const path = resolve(corpusDir, 'bundle.privet');
-  await access(path).catch(() => {
-    throw new Error(`${path} is missing: run \`cargo run --release -p privet-host --example gen-conformance\` (scripts/test-js.sh does)`);
-  });
-  return readFile(path);
-}
 
 /** Two engines on the same module and bundle: the default one and one held to the 1.0 exports. */
 async function engines() {
@@ -41,10 +24,6 @@ async function engines() {
   assert.equal(full[DECIDE_FORM](), 'full');
   return { compact, full };
 }
-
-const demo = (await readFile(resolve(repo, 'policies/cpra/demo/requests.jsonl'), 'utf8'))
-  .split('\n')
-  .filter((l) => l.trim() !== '');
 
 /** Requests that come back as denies with errors, made from the first demo request. */
 function errorRequests() {
@@ -70,12 +49,6 @@ function errorRequests() {
       v.entities = 'not an array';
     }),
   ];
-}
-
-/** Equal values and the same key order everywhere (JSON text of both is the same). */
-function assertSame(got, want, what) {
-  assert.deepStrictEqual(got, want, what);
-  assert.equal(JSON.stringify(got), JSON.stringify(want), `${what}: key order`);
 }
 
 test('compact decisions equal the 1.0 ones on the demo requests and on requests with errors', async () => {
@@ -123,7 +96,7 @@ test('every decision owns its objects: policies are copied, not shared', async (
 
 test('compact decisions equal the 1.0 ones on the whole conformance corpus', async () => {
   const { compact, full } = await engines();
-  const lines = splitLines(await readFile(resolve(corpusDir, 'requests.jsonl')));
+  const lines = await corpusRequests();
   assert.ok(lines.length >= 10000, `${lines.length} lines`);
   let mismatches = 0;
   let first = '';

@@ -6,31 +6,14 @@
 // ABI.md documents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, access } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
 
 import { Privet, compile } from '../index.js';
-import { splitLines } from './conformance.js';
+import {
+  FORCE_ABI_10, FORCE_ABI_11, DECIDE_FORM, INJECT_TRAP, wasmBytes, cpra, demo, corpusRequests, assertSame,
+} from './abi-forms.js';
 
-const FORCE_ABI_10 = Symbol.for('privet.test.forceAbi10');
-const FORCE_ABI_11 = Symbol.for('privet.test.forceAbi11');
-const DECIDE_FORM = Symbol.for('privet.test.decideForm');
-const INJECT_TRAP = Symbol.for('privet.test.injectTrap');
-
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const corpusDir = resolve(process.env.PRIVET_CONFORMANCE_DIR ?? resolve(repo, 'target/conformance'));
-const wasmBytes = await readFile(new URL('../privet.wasm', import.meta.url));
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-
-async function cpra() {
-  const path = resolve(corpusDir, 'bundle.privet');
-  await access(path).catch(() => {
-    throw new Error(`${path} is missing: run \`cargo run --release -p privet-host --example gen-conformance\` (scripts/test-js.sh does)`);
-  });
-  return readFile(path);
-}
 
 /** Three engines on the same module and bundle: the default (packed), one held to 1.1 and one to 1.0. */
 async function engines() {
@@ -43,16 +26,6 @@ async function engines() {
   assert.equal(compact[DECIDE_FORM](), 'compact');
   assert.equal(full[DECIDE_FORM](), 'full');
   return { packed, compact, full };
-}
-
-const demo = (await readFile(resolve(repo, 'policies/cpra/demo/requests.jsonl'), 'utf8'))
-  .split('\n')
-  .filter((l) => l.trim() !== '');
-
-/** Equal values and the same key order everywhere (JSON text of both is the same). */
-function assertSame(got, want, what) {
-  assert.deepStrictEqual(got, want, what);
-  assert.equal(JSON.stringify(got), JSON.stringify(want), `${what}: key order`);
 }
 
 /** Request ids of every JSON kind, as the JSON text that goes into the request line. */
@@ -174,7 +147,7 @@ test('every packed decision owns its objects: policies and obligations are copie
 
 test('packed decisions equal the 1.0 ones on the whole conformance corpus, single and in batches', async () => {
   const { packed, full } = await engines();
-  const lines = splitLines(await readFile(resolve(corpusDir, 'requests.jsonl')));
+  const lines = await corpusRequests();
   assert.ok(lines.length >= 10000, `${lines.length} lines`);
   let mismatches = 0;
   let first = '';
