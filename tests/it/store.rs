@@ -125,7 +125,8 @@ fn hierarchy_updates_and_removals_keep_both_paths_equal() {
 fn an_update_the_compiled_store_cannot_hold_moves_to_cedars_store() {
     use privet::{Bundle, BundleSources, SourceFile};
     let schema = "entity Device = { addr: ipaddr };\naction reach appliesTo { principal: Device, resource: Device };\n";
-    let policy = r#"@id("mapped") permit (principal, action, resource) when { principal.addr.isInRange(ip("::ffff:0:0/96")) };"#;
+    let policy =
+        r#"@id("mapped") permit (principal, action, resource) when { principal.addr.isInRange(ip("::ffff:0:0/96")) };"#;
     let entities = r#"[{"uid": {"type": "Device", "id": "d"}, "attrs": {"addr": {"__extn": {"fn": "ip", "arg": "10.0.0.1"}}}, "parents": []}]"#;
     let mut b = Bundle::from_sources(BundleSources {
         manifest: None,

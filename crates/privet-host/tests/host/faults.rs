@@ -111,8 +111,7 @@ fn load_cost(packed: &[u8]) -> u64 {
 fn stack_overflow_from_a_thread_with_a_small_stack_is_a_host_failure() {
     // Native privet-core (the expected decisions) runs here: it needs a normal stack, the host does not.
     let native = privet_core::Bundle::from_packed(cpra_packed()).unwrap();
-    let cases: Vec<_> =
-        crate::suite_requests().into_iter().take(20).map(|r| (native.decide_json(&r), r)).collect();
+    let cases: Vec<_> = crate::suite_requests().into_iter().take(20).map(|r| (native.decide_json(&r), r)).collect();
     let t = std::thread::Builder::new()
         .name("small-stack".into())
         .stack_size(256 << 10)
