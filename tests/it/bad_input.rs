@@ -174,6 +174,70 @@ fn large_batch_decides_as_single_calls_in_order() {
     }
 }
 
+/// A batch is cut for its threads at guessed element starts (`},{`); the guesses are checked, so a batch whose
+/// strings are full of that pattern, with any number of threads, gives the decisions of its elements decided one
+/// by one, and a bad element anywhere is still one error for the whole batch.
+#[test]
+fn batch_cut_guesses_inside_strings_do_not_change_decisions() {
+    let bundle = crm();
+    let noisy = "},{".repeat(40) + "}, {\"principal\":1},\n{";
+    let reqs: Vec<String> = (0..700)
+        .map(|i| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&req("payments", "share", "alice-cart", i % 3 == 0)).expect("a request");
+            match i % 7 {
+                0 => v["id"] = serde_json::json!(format!("{i}{noisy}")),
+                1 => v["id"] = serde_json::json!(format!("{i}}},{{")),
+                2 => v["context"]["purpose"] = serde_json::json!(noisy.clone()),
+                3 => v["principal"]["id"] = serde_json::json!("adnet"),
+                4 => return serde_json::json!([noisy]).to_string(),
+                _ => v["id"] = serde_json::json!(i),
+            }
+            v.to_string()
+        })
+        .collect();
+    let single: Vec<_> = reqs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let mut one = bundle.decide_json(r);
+            for e in &mut one.errors {
+                e.path = Some(match e.path.take() {
+                    Some(p) => format!("[{i}].{p}"),
+                    None => format!("[{i}]"),
+                });
+            }
+            one
+        })
+        .collect();
+    for sep in [",", " ,\n ", "},{"] {
+        let batch = format!("[{}]", reqs.join(sep));
+        for threads in [1, 2, 3, 5, 16] {
+            let ds = bundle.decide_batch_json_on(&batch, threads);
+            if sep == "},{" {
+                assert_eq!(ds.len(), 1, "{threads} threads");
+                assert_eq!(ds[0].errors[0].code, ErrorCode::MalformedJson);
+                continue;
+            }
+            assert_eq!(ds.len(), reqs.len(), "{threads} threads: {:?}", ds[0].errors);
+            for (i, (d, one)) in ds.iter().zip(&single).enumerate() {
+                assert_eq!(d, one, "element {i}, {threads} threads");
+            }
+        }
+    }
+    // One bad element, at the start, inside and at the end.
+    for at in [0, 350, 699] {
+        let mut items = reqs.clone();
+        items[at] = r#"{"principal": tru}"#.to_string();
+        let batch = format!("[{}]", items.join(","));
+        for threads in [1, 2, 5] {
+            let ds = bundle.decide_batch_json_on(&batch, threads);
+            assert_eq!(ds.len(), 1, "bad element {at}, {threads} threads");
+            assert_eq!(ds[0].errors[0].code, ErrorCode::MalformedJson, "bad element {at}, {threads} threads");
+        }
+    }
+}
+
 fn sources(policy: &str) -> BundleSources {
     BundleSources {
         manifest: None,

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cedar_policy::{Context, Decision as CedarDecision, Entities, EntityUid, Request as CedarRequest, Response};
 use serde_json::{Map, Value};
@@ -76,6 +77,17 @@ impl Bundle {
     /// Decides a batch given as a JSON array of requests. A malformed array gives a single deny carrying the
     /// error; a malformed element gives a deny in its place, and the rest are decided.
     pub fn decide_batch_json(&self, json: &str) -> Vec<Decision> {
+        self.batch_json(json, batch_threads(json.len()))
+    }
+
+    /// For tests: [`Bundle::decide_batch_json`] on `threads` threads (at least one), whatever the machine's
+    /// cores. Not a stable API.
+    #[doc(hidden)]
+    pub fn decide_batch_json_on(&self, json: &str, threads: usize) -> Vec<Decision> {
+        self.batch_json(json, threads.clamp(1, 64))
+    }
+
+    fn batch_json(&self, json: &str, threads: usize) -> Vec<Decision> {
         let limits = self.limits();
         // The compiled path takes each element's text as it is; an element it leaves is parsed and decided on
         // cedar's path.
@@ -84,12 +96,8 @@ impl Bundle {
             // one by one before cedar's path parses them (see `decide_raw_batch`).
             let depth_ok = compiled.depth_safe() || check_json_depth(json, limits.max_json_depth + 1, "batch").is_ok();
             if json.len() <= limits.max_batch_bytes && depth_ok {
-                if let Some(items) = crate::compiled::split_array(json) {
-                    if items.len() <= limits.max_batch_requests {
-                        if let Some(decided) = self.decide_raw_batch(compiled, &items) {
-                            return decided;
-                        }
-                    }
+                if let Some(decided) = self.decide_raw_batch(compiled, json, threads) {
+                    return decided;
                 }
             }
         }
@@ -159,64 +167,114 @@ impl Bundle {
         Explanation { decision, permits_applied, forbids_applied }
     }
 
-    /// Decides the elements of a batch, in order. A large batch is split over the machine's cores (natively;
-    /// the wasm build has one thread). Each worker decides with a private copy of the `Arc`s decisions carry
-    /// (bundle hash, policy infos): cloning shared ones for every decision made their reference counts bounce
-    /// between cores, and the threads were then no faster than one.
-    fn decide_raw_batch(&self, compiled: &Compiled, items: &[&str]) -> Option<Vec<Decision>> {
-        // `None` when the element is not JSON: the batch is then parsed as a whole, for its error.
-        let one = |carry: &Carry, i: usize, text: &str| -> Option<Decision> {
-            if let Some(d) = self.decide_compiled_with(text, carry) {
-                return Some(d.with_error_prefix(i));
+    /// Decides the elements of a batch (a JSON array's text), in order, reading each element where it lies: the
+    /// compiled path's scanner finds where an element ends as it parses it, so the batch is not split first.
+    /// `None` when the batch is not an array of JSON elements or holds more than the limit: it is then parsed as
+    /// a whole, for its error.
+    ///
+    /// A large batch is decided on `threads` threads (natively; the wasm build has one). The text is cut at
+    /// guessed element starts (`guess_element_start`) into spans, four a thread, which the threads take in
+    /// turn; a span is decided from its start until the next cut is reached. A guess can be wrong (the pattern inside a string), so spans are
+    /// joined in order from the array's real first element: a span is taken only when the previous one ended
+    /// exactly at its start, which proves the start is an element's; elsewhere the elements are decided here,
+    /// one by one, until a span's start is reached. Each thread decides with a private copy of the `Arc`s
+    /// decisions carry (bundle hash, policy infos): cloning shared ones for every decision made their reference
+    /// counts bounce between cores, and the threads were then no faster than one.
+    fn decide_raw_batch(&self, compiled: &Compiled, json: &str, threads: usize) -> Option<Vec<Decision>> {
+        let b = json.as_bytes();
+        let Some(first) = crate::compiled::array_start(b)? else { return Some(Vec::new()) };
+        // Several spans a thread, taken in turn: a thread the machine delays holds up one small span, not a
+        // fixed share of the batch.
+        let wanted = if threads > 1 { threads * 4 } else { 1 };
+        let mut cuts = vec![first];
+        for k in 1..wanted {
+            let from = (json.len() * k / wanted).max(cuts[cuts.len() - 1] + 1);
+            match crate::compiled::guess_element_start(b, from) {
+                Some(c) => cuts.push(c),
+                None => break,
             }
-            let decided = match check_json_depth(text, self.meta.limits.max_json_depth, "request") {
-                Err(e) => self.deny(e),
-                Ok(()) => match Request::from_value(serde_json::from_str::<Value>(text).ok()?) {
-                    Ok(req) => self.decide_cedar(&req),
-                    Err(e) => self.deny(e),
-                },
-            };
-            Some(decided.with_error_prefix(i))
-        };
-        // The elements of `part`, which starts at index `start` of the batch.
-        let decide_part = |carry: &Carry, start: usize, part: &[&str]| -> Option<Vec<Decision>> {
-            let mut out = Vec::with_capacity(part.len());
-            for (j, t) in part.iter().enumerate() {
-                out.push(one(carry, start + j, t)?);
-            }
-            Some(out)
-        };
-        let threads = batch_threads(items.len());
-        if threads <= 1 {
-            return decide_part(compiled.carry(), 0, items);
         }
-        let chunk = items.len().div_ceil(threads);
-        let run = |c: usize, part: &[&str]| decide_part(&compiled.carry().private_copy(), c * chunk, part);
-        let parts: Vec<Option<Vec<Decision>>> = std::thread::scope(|scope| {
-            let mut chunks = items.chunks(chunk).enumerate();
-            let first = chunks.next();
-            // The other chunks on scoped threads (a chunk whose thread cannot be started is decided here).
-            let handles: Vec<_> = chunks
-                .map(|(c, part)| {
-                    let run = &run;
-                    let spawned = std::thread::Builder::new().spawn_scoped(scope, move || run(c, part));
-                    (c, part, spawned.ok())
-                })
-                .collect();
-            let mut parts = vec![first.and_then(|(c, part)| run(c, part))];
-            for (c, part, h) in handles {
-                parts.push(match h.map(|h| h.join()) {
-                    Some(Ok(d)) => d,
-                    _ => run(c, part),
-                });
+        let stops: Vec<usize> = cuts.iter().skip(1).copied().chain([usize::MAX]).collect();
+        let spans: Vec<Option<Span>> = if cuts.len() == 1 {
+            vec![self.decide_span(compiled, compiled.carry(), json, first, usize::MAX)]
+        } else {
+            let taken = AtomicUsize::new(0);
+            let work = || {
+                let carry = compiled.carry().private_copy();
+                let mut done = Vec::new();
+                loop {
+                    let k = taken.fetch_add(1, Ordering::Relaxed);
+                    let (Some(&start), Some(&stop)) = (cuts.get(k), stops.get(k)) else { break };
+                    done.push((k, self.decide_span(compiled, &carry, json, start, stop)));
+                }
+                done
+            };
+            let mut done = std::thread::scope(|scope| {
+                let handles: Vec<_> =
+                    (1..threads).map(|_| std::thread::Builder::new().spawn_scoped(scope, &work)).collect();
+                let mut done = work();
+                // The spans of a thread that could not start or failed are left to the join below.
+                for h in handles.into_iter().flatten() {
+                    done.extend(h.join().unwrap_or_default());
+                }
+                done
+            });
+            done.sort_unstable_by_key(|(k, _)| *k);
+            done.into_iter().map(|(_, span)| span).collect()
+        };
+        // Join the spans from the first element on (see above).
+        let mut out: Vec<Decision> = Vec::with_capacity(spans.iter().flatten().map(|s| s.decisions.len()).sum());
+        let mut spans = spans.into_iter().flatten().peekable();
+        let mut next = Some(first);
+        while let Some(at) = next {
+            while spans.peek().is_some_and(|s| s.start < at) {
+                spans.next();
             }
-            parts
-        });
-        let mut out = Vec::with_capacity(items.len());
-        for p in parts {
-            out.extend(p?);
+            let span = match spans.next_if(|s| s.start == at) {
+                Some(span) => span,
+                None => self.decide_span(compiled, compiled.carry(), json, at, at + 1)?,
+            };
+            for d in span.decisions {
+                let i = out.len();
+                out.push(d.with_error_prefix(i));
+            }
+            if out.len() > self.meta.limits.max_batch_requests {
+                return None;
+            }
+            next = span.next;
         }
         Some(out)
+    }
+
+    /// Decides the batch elements from the one that starts at byte `start` up to the first that starts at or
+    /// after `stop` (at least one), or to the array's end. `None` when the text there is not a well-formed
+    /// array of JSON elements.
+    fn decide_span(&self, compiled: &Compiled, carry: &Carry, json: &str, start: usize, stop: usize) -> Option<Span> {
+        let fast = self.fast.as_deref()?;
+        let (meta, b) = (&self.meta, json.as_bytes());
+        let mut decisions = Vec::with_capacity(json.len().min(stop.saturating_sub(start)) / 128 + 1);
+        let mut at = start;
+        loop {
+            let element = compiled.decide_element(fast, json, at, meta.semantics, &meta.limits, carry)?;
+            decisions.push(match element.decision {
+                Some(d) => d,
+                None => {
+                    // Cedar's path, as for a single request given as a JSON value.
+                    let text = json.get(at..element.end)?;
+                    match check_json_depth(text, meta.limits.max_json_depth, "request") {
+                        Err(e) => self.deny(e),
+                        Ok(()) => match Request::from_value(serde_json::from_str::<Value>(text).ok()?) {
+                            Ok(req) => self.decide_cedar(&req),
+                            Err(e) => self.deny(e),
+                        },
+                    }
+                }
+            });
+            match crate::compiled::next_element(b, element.end)? {
+                Some(n) if n < stop => at = n,
+                next => return Some(Span { start, decisions, next }),
+            }
+        }
     }
 
     /// The compiled path (see `compiled/`): `None` leaves the request to cedar's path.
@@ -410,14 +468,24 @@ impl Decision {
     }
 }
 
-/// Threads for a batch of `n` requests: one per core, for batches large enough to pay for starting them.
-fn batch_threads(n: usize) -> usize {
-    const MIN_PER_THREAD: usize = 128;
-    if cfg!(target_arch = "wasm32") || n < 2 * MIN_PER_THREAD {
+/// Decisions on consecutive elements of a batch (see `Bundle::decide_raw_batch`).
+struct Span {
+    /// Where the first element starts.
+    start: usize,
+    decisions: Vec<Decision>,
+    /// Where the element after the last starts; `None` when the array ends there.
+    next: Option<usize>,
+}
+
+/// Threads for a batch of `bytes` of JSON text: one per core, for batches large enough to pay for starting them
+/// (32 KiB of text a thread, about 128 plain requests).
+fn batch_threads(bytes: usize) -> usize {
+    const MIN_PER_THREAD: usize = 32 * 1024;
+    if cfg!(target_arch = "wasm32") || bytes < 2 * MIN_PER_THREAD {
         return 1;
     }
     let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-    cores.min(n / MIN_PER_THREAD).clamp(1, 16)
+    cores.min(bytes / MIN_PER_THREAD).clamp(1, 16)
 }
 
 /// Parses an entity uid in either of cedar's JSON forms (`{"type": "T", "id": "x"}`, `{"__entity": …}`) or as

@@ -30,7 +30,7 @@ use crate::manifest::Semantics;
 use eval::{Env, SliceEntity, slice_ancestors};
 use expr::{CPolicy, Compiler};
 use json::Cx;
-pub(crate) use scan::split_array;
+pub(crate) use scan::{array_start, guess_element_start, next_element};
 use schema::{RecordTy, TypeId, TypedSchema};
 pub(crate) use store::FastStore;
 use store::Uids;
@@ -44,6 +44,12 @@ struct ActionPlan {
     context: Arc<RecordTy>,
     /// Indices of the policies that can apply; `None` when one of them is not compiled.
     policies: Option<Box<[u32]>>,
+}
+
+/// A batch element: where its text ends (exclusive), and its decision (`None`: cedar's path decides it).
+pub(crate) struct Element {
+    pub(crate) end: usize,
+    pub(crate) decision: Option<Decision>,
 }
 
 /// Why the compiled store refused an update.
@@ -284,10 +290,7 @@ impl Compiled {
         let uids = &store.uids;
         let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
         let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
-        let context_of = |a: &EntRef| match a {
-            EntRef::Known(e) => self.plans.get(e).map(|p| &p.context),
-            EntRef::Local(_) => None,
-        };
+        let context_of = |a: &EntRef| self.context_of(a);
         let req = match scan::request(text, &mut cx, &context_of) {
             Some(r) => r,
             None => json::parse_with(
@@ -295,6 +298,55 @@ impl Compiled {
                 json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: limits.max_slice_entities },
             )?,
         };
+        self.decide_parsed(store, req, &mut cx, semantics, carry)
+    }
+
+    /// Decides the batch element that starts at byte `start` of `batch` (a JSON array's text), or leaves it to
+    /// cedar's path. `None` when no element ends there (the batch is then not well-formed).
+    pub(crate) fn decide_element(
+        &self,
+        store: &FastStore,
+        batch: &str,
+        start: usize,
+        semantics: Semantics,
+        limits: &Limits,
+        carry: &Carry,
+    ) -> Option<Element> {
+        // Within the depth limit by the schema: scan the element in place, which also finds where it ends.
+        if self.depth_safe {
+            let uids = &store.uids;
+            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+            let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
+            let context_of = |a: &EntRef| self.context_of(a);
+            if let Some((req, end)) = scan::request_at(batch, start, &mut cx, &context_of) {
+                if end - start <= limits.max_request_bytes {
+                    let decision = self.decide_parsed(store, req, &mut cx, semantics, carry);
+                    return Some(Element { end, decision });
+                }
+            }
+        }
+        let end = scan::element_end(batch.as_bytes(), start)?;
+        let decision = self.decide_json(store, batch.get(start..end)?, semantics, limits, carry);
+        Some(Element { end, decision })
+    }
+
+    /// The context type of an action's requests.
+    fn context_of(&self, action: &EntRef) -> Option<&Arc<RecordTy>> {
+        match action {
+            EntRef::Known(e) => self.plans.get(e).map(|p| &p.context),
+            EntRef::Local(_) => None,
+        }
+    }
+
+    /// Decides a parsed request (see `decide_json`).
+    fn decide_parsed(
+        &self,
+        store: &FastStore,
+        req: json::ParsedRequest<'_>,
+        cx: &mut Cx<'_>,
+        semantics: Semantics,
+        carry: &Carry,
+    ) -> Option<Decision> {
         let ((pt, principal), (_, action), (rt, resource)) = (req.principal, req.action, req.resource);
         let EntRef::Known(action_id) = action else { return None };
         let plan = self.plans.get(&action_id)?;
@@ -304,7 +356,7 @@ impl Compiled {
         }
         let context = match (req.context, req.raw_context) {
             (Some(c), _) => c,
-            (None, Some(raw)) => json::record_value(&mut cx, &plan.context, raw.get())?,
+            (None, Some(raw)) => json::record_value(cx, &plan.context, raw.get())?,
             (None, None) if plan.context.required == 0 => Arc::from(Vec::new()),
             (None, None) => return None,
         };

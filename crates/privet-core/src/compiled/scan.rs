@@ -21,8 +21,21 @@ pub(crate) fn request<'de, 'c>(
     cx: &mut Cx<'_>,
     context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
 ) -> Option<ParsedRequest<'de>> {
-    let mut s = Scan { text, b: text.as_bytes(), i: 0 };
-    s.ws();
+    let start = skip_ws(text.as_bytes(), 0);
+    let (req, end) = request_at(text, start, cx, context_of)?;
+    (skip_ws(text.as_bytes(), end) == text.len()).then_some(req)
+}
+
+/// Scans the request object that starts at byte `start` of `text` (a batch element): the request and the offset
+/// just past its closing brace. What follows is the caller's to judge. `None` when it is not of the shape this
+/// scanner reads.
+pub(crate) fn request_at<'de, 'c>(
+    text: &'de str,
+    start: usize,
+    cx: &mut Cx<'_>,
+    context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+) -> Option<(ParsedRequest<'de>, usize)> {
+    let mut s = Scan { text, b: text.as_bytes(), i: start };
     s.eat(b'{')?;
     let (mut principal, mut action, mut resource) = (None, None, None);
     let (mut context, mut entities_seen, mut id) = (None, false, None);
@@ -59,11 +72,7 @@ pub(crate) fn request<'de, 'c>(
         }
     }
     s.eat(b'}')?;
-    s.ws();
-    if s.i != s.b.len() {
-        return None;
-    }
-    Some(ParsedRequest {
+    let req = ParsedRequest {
         principal: principal?,
         action: action?,
         resource: resource?,
@@ -71,7 +80,16 @@ pub(crate) fn request<'de, 'c>(
         raw_context: None,
         entities: Vec::new(),
         id,
-    })
+    };
+    Some((req, s.i))
+}
+
+/// The offset of the first byte at or after `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
 }
 
 /// The offset of the first byte of `b` that ends a plain string: a quote, a backslash or a control character.
@@ -312,74 +330,105 @@ impl<'de> Scan<'de> {
     }
 }
 
-/// Splits a JSON array into its elements' texts (whitespace around each trimmed), without parsing them: strings
-/// are skipped (escapes included), brackets counted. `None` when the text is not `[`, elements separated by
-/// commas, `]`; each element is validated later, when it is parsed on its own.
-pub(crate) fn split_array(text: &str) -> Option<Vec<&str>> {
-    let b = text.as_bytes();
-    let ws = |i: &mut usize| {
-        while matches!(b.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            *i += 1;
-        }
-    };
-    let mut i = 0;
-    ws(&mut i);
+/// Where a JSON array's first element starts: `Some(Some(offset))`, or `Some(None)` for an empty array (nothing
+/// but whitespace after it). `None` when the text does not start as an array.
+pub(crate) fn array_start(b: &[u8]) -> Option<Option<usize>> {
+    let i = skip_ws(b, 0);
     if b.get(i) != Some(&b'[') {
         return None;
     }
-    i += 1;
-    ws(&mut i);
-    let mut out = Vec::new();
+    let i = skip_ws(b, i + 1);
     if b.get(i) == Some(&b']') {
-        i += 1;
-    } else {
-        loop {
-            let start = i;
-            let mut depth = 0usize;
-            loop {
-                match *b.get(i)? {
-                    b'"' => {
-                        i += 1;
-                        // To the closing quote, eight bytes at a time (a control character stops the word scan
-                        // too; it is stepped over here, the element's own parse judges it).
-                        loop {
-                            i += string_end(b.get(i..)?)?;
-                            match b[i] {
-                                b'"' => break,
-                                b'\\' => i += 2,
-                                _ => i += 1,
-                            }
-                        }
-                        i += 1;
+        return (skip_ws(b, i + 1) == b.len()).then_some(None);
+    }
+    Some(Some(i))
+}
+
+/// After an array element that ends at `end` (exclusive): `Some(Some(offset))` of the next element after a
+/// comma, `Some(None)` when the array closes there (nothing but whitespace after it), `None` otherwise.
+pub(crate) fn next_element(b: &[u8], end: usize) -> Option<Option<usize>> {
+    let i = skip_ws(b, end);
+    match b.get(i)? {
+        b',' => Some(Some(skip_ws(b, i + 1))),
+        b']' => (skip_ws(b, i + 1) == b.len()).then_some(None),
+        _ => None,
+    }
+}
+
+/// The end (exclusive, whitespace trimmed) of the array element that starts at `start`, found without parsing
+/// it: strings are skipped (escapes included), brackets counted, up to the first comma or `]` outside them.
+/// `None` when there is no such end or the element is empty; the element itself is validated when it is parsed
+/// on its own.
+pub(crate) fn element_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    let mut depth = 0usize;
+    loop {
+        match *b.get(i)? {
+            b'"' => {
+                i += 1;
+                // To the closing quote, eight bytes at a time (a control character stops the word scan too; it
+                // is stepped over here, the element's own parse judges it).
+                loop {
+                    i += string_end(b.get(i..)?)?;
+                    match b[i] {
+                        b'"' => break,
+                        b'\\' => i += 2,
+                        _ => i += 1,
                     }
-                    b'{' | b'[' => {
-                        depth += 1;
-                        i += 1;
-                    }
-                    b'}' | b']' if depth > 0 => {
-                        depth -= 1;
-                        i += 1;
-                    }
-                    b',' | b']' if depth == 0 => break,
-                    b'}' => return None,
-                    _ => i += 1,
                 }
+                i += 1;
             }
-            let element = text.get(start..i)?.trim_end_matches([' ', '\t', '\n', '\r']);
-            if element.is_empty() {
-                return None;
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
             }
-            out.push(element);
-            let sep = b[i];
-            i += 1;
-            if sep == b']' {
-                break;
+            b'}' | b']' if depth > 0 => {
+                depth -= 1;
+                i += 1;
             }
-            ws(&mut i);
+            b',' | b']' if depth == 0 => break,
+            b'}' => return None,
+            _ => i += 1,
         }
     }
-    ws(&mut i);
-    (i == b.len()).then_some(out)
+    while i > start && matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') {
+        i -= 1;
+    }
+    (i > start).then_some(i)
+}
+
+/// A start offset for the element that begins near `from`: the `{` of the first `}`, `,`, `{` (whitespace
+/// allowed between them) at or after `from`. It is only a guess — the pattern may sit inside a string — that
+/// the caller confirms by reaching it element by element (see `Bundle::decide_batch_json`).
+pub(crate) fn guess_element_start(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    loop {
+        i += b.get(i..)?.iter().position(|&c| c == b',')?;
+        let mut before = i;
+        while before > 0 && matches!(b[before - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            before -= 1;
+        }
+        let after = skip_ws(b, i + 1);
+        if before > 0 && b[before - 1] == b'}' && b.get(after) == Some(&b'{') {
+            return Some(after);
+        }
+        i += 1;
+    }
+}
+
+/// Splits a JSON array into its elements' texts (whitespace around each trimmed), without parsing them (see
+/// [`element_end`]). `None` when the text is not `[`, elements separated by commas, `]`.
+#[cfg(test)]
+pub(crate) fn split_array(text: &str) -> Option<Vec<&str>> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut next = array_start(b)?;
+    while let Some(start) = next {
+        let end = element_end(b, start)?;
+        out.push(text.get(start..end)?);
+        next = next_element(b, end)?;
+    }
+    Some(out)
 }
 
 #[cfg(test)]
