@@ -211,7 +211,7 @@ impl Bundle {
             };
             let mut done = std::thread::scope(|scope| {
                 let handles: Vec<_> =
-                    (1..threads).map(|_| std::thread::Builder::new().spawn_scoped(scope, &work)).collect();
+                    (1..threads).map(|_| std::thread::Builder::new().spawn_scoped(scope, work)).collect();
                 let mut done = work();
                 // The spans of a thread that could not start or failed are left to the join below.
                 for h in handles.into_iter().flatten() {
