@@ -209,16 +209,7 @@ impl Bundle {
                 }
                 done
             };
-            let mut done = std::thread::scope(|scope| {
-                let handles: Vec<_> =
-                    (1..threads).map(|_| std::thread::Builder::new().spawn_scoped(scope, work)).collect();
-                let mut done = work();
-                // The spans of a thread that could not start or failed are left to the join below.
-                for h in handles.into_iter().flatten() {
-                    done.extend(h.join().unwrap_or_default());
-                }
-                done
-            });
+            let mut done: Vec<(usize, Option<Span>)> = on_threads(threads, work).into_iter().flatten().collect();
             done.sort_unstable_by_key(|(k, _)| *k);
             done.into_iter().map(|(_, span)| span).collect()
         };
@@ -477,15 +468,38 @@ struct Span {
     next: Option<usize>,
 }
 
-/// Threads for a batch of `bytes` of JSON text: one per core, for batches large enough to pay for starting them
-/// (32 KiB of text a thread, about 128 plain requests).
+/// Threads for a batch of `bytes` of JSON text: one per thread of the pool, for batches large enough to pay for
+/// sharing the work (32 KiB of text a thread, about 128 plain requests).
 fn batch_threads(bytes: usize) -> usize {
     const MIN_PER_THREAD: usize = 32 * 1024;
     if cfg!(target_arch = "wasm32") || bytes < 2 * MIN_PER_THREAD {
         return 1;
     }
-    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-    cores.min(bytes / MIN_PER_THREAD).clamp(1, 16)
+    pool_threads().min(bytes / MIN_PER_THREAD).clamp(1, 64)
+}
+
+/// The threads of the pool batches are decided on.
+#[cfg(not(target_arch = "wasm32"))]
+fn pool_threads() -> usize {
+    rayon::current_num_threads()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn pool_threads() -> usize {
+    1
+}
+
+/// Runs `work` `n` times, at once on the pool's threads (the caller's included); the results in no particular
+/// order.
+#[cfg(not(target_arch = "wasm32"))]
+fn on_threads<R: Send>(n: usize, work: impl Fn() -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    (0..n).into_par_iter().map(|_| work()).collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn on_threads<R: Send>(n: usize, work: impl Fn() -> R + Sync + Send) -> Vec<R> {
+    (0..n).map(|_| work()).collect()
 }
 
 /// Parses an entity uid in either of cedar's JSON forms (`{"type": "T", "id": "x"}`, `{"__entity": …}`) or as
