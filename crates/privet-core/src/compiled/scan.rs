@@ -43,7 +43,7 @@ pub(crate) fn request_at<'de, 'c>(
     if !s.peek_is(b'}') {
         loop {
             s.ws();
-            let key = s.str()?;
+            let key = s.key()?;
             s.ws();
             s.eat(b':')?;
             s.ws();
@@ -160,28 +160,67 @@ impl<'de> Scan<'de> {
         self.text.get(start..start + len)
     }
 
-    /// An integer literal as serde_json reads it into an `i64` (`-0`, fractions and exponents are refused).
+    /// When the next string is exactly `name`, steps over it. `name` must have no quote, backslash or control
+    /// character: only then is a string spelled with its bytes, unescaped, that string.
+    #[inline(always)]
+    fn key_is(&mut self, name: &str) -> bool {
+        let (i, n) = (self.i, name.len());
+        let hit = self.b.get(i) == Some(&b'"')
+            && self.b.get(i + 1..i + 1 + n) == Some(name.as_bytes())
+            && self.b.get(i + 1 + n) == Some(&b'"');
+        if hit {
+            self.i = i + n + 2;
+        }
+        hit
+    }
+
+    /// An object key of a request or a uid. The usual keys are matched in place, by their first letter; any
+    /// other string is read by `str`.
+    fn key(&mut self) -> Option<&'de str> {
+        // One arm a key, so that each comparison is with a constant (a few word compares, no `memcmp` call).
+        macro_rules! known {
+            ($name:literal) => {
+                if self.key_is($name) {
+                    return Some($name);
+                }
+            };
+        }
+        match self.b.get(self.i + 1) {
+            Some(b'p') => known!("principal"),
+            Some(b'a') => known!("action"),
+            Some(b'r') => known!("resource"),
+            Some(b'c') => known!("context"),
+            Some(b'i') => known!("id"),
+            Some(b't') => known!("type"),
+            _ => {}
+        }
+        self.str()
+    }
+
+    /// An integer literal as serde_json reads it into an `i64` (`-0`, fractions and exponents are refused, and
+    /// so are literals of more than 18 digits, which json.rs reads with its overflow checks).
     fn long(&mut self) -> Option<i64> {
         let neg = self.eat(b'-').is_some();
         let start = self.i;
-        let digits = self.b.get(start..)?.iter().take_while(|c| c.is_ascii_digit()).count();
+        // Up to 18 digits cannot overflow.
+        let mut n: i64 = 0;
+        let mut i = start;
+        while let Some(d) = self.b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+            if i - start == 18 {
+                return None;
+            }
+            n = n * 10 + i64::from(d);
+            i += 1;
+        }
+        let digits = i - start;
         if digits == 0 || (digits > 1 && self.b[start] == b'0') {
             return None;
         }
-        self.i = start + digits;
-        if matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) {
+        if matches!(self.b.get(i), Some(b'.' | b'e' | b'E')) || (neg && n == 0) {
             return None;
         }
-        let mut n: i64 = 0;
-        for &d in &self.b[start..self.i] {
-            let d = i64::from(d - b'0');
-            n = n.checked_mul(10)?;
-            n = if neg { n.checked_sub(d)? } else { n.checked_add(d)? };
-        }
-        if neg && n == 0 {
-            return None;
-        }
-        Some(n)
+        self.i = i;
+        Some(if neg { -n } else { n })
     }
 
     /// The literal `word`.
@@ -227,7 +266,7 @@ impl<'de> Scan<'de> {
         self.ws();
         let (mut ty, mut id) = (None, None);
         loop {
-            let key = self.str()?;
+            let key = self.key()?;
             self.ws();
             self.eat(b':')?;
             self.ws();
