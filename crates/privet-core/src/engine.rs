@@ -188,10 +188,11 @@ impl Bundle {
         let wanted = if threads > 1 { threads * 4 } else { 1 };
         let mut cuts = vec![first];
         for k in 1..wanted {
+            // Each guess is looked for within its own share of the text, so the guesses read it once.
             let from = (json.len() * k / wanted).max(cuts[cuts.len() - 1] + 1);
-            match crate::compiled::guess_element_start(b, from) {
-                Some(c) => cuts.push(c),
-                None => break,
+            let to = json.len() * (k + 1) / wanted;
+            if let Some(c) = crate::compiled::guess_element_start(b, from, to) {
+                cuts.push(c);
             }
         }
         let stops: Vec<usize> = cuts.iter().skip(1).copied().chain([usize::MAX]).collect();
@@ -214,7 +215,8 @@ impl Bundle {
             done.into_iter().map(|(_, span)| span).collect()
         };
         // Join the spans from the first element on (see above).
-        let mut out: Vec<Decision> = Vec::with_capacity(spans.iter().flatten().map(|s| s.decisions.len()).sum());
+        let total: usize = spans.iter().flatten().map(|s| s.decisions.len()).sum();
+        let mut out: Vec<Decision> = Vec::new();
         let mut spans = spans.into_iter().flatten().peekable();
         let mut next = Some(first);
         while let Some(at) = next {
@@ -225,9 +227,16 @@ impl Bundle {
                 Some(span) => span,
                 None => self.decide_span(compiled, compiled.carry(), json, at, at + 1)?,
             };
-            for d in span.decisions {
-                let i = out.len();
-                out.push(d.with_error_prefix(i));
+            let base = out.len();
+            if base == 0 {
+                // The first span's vector becomes the batch's (most batches are one span, or its threads').
+                out = span.decisions;
+                out.reserve(total.saturating_sub(out.len()));
+            } else {
+                out.extend(span.decisions);
+            }
+            for (i, d) in out.iter_mut().enumerate().skip(base) {
+                d.prefix_error_paths(i);
             }
             if out.len() > self.meta.limits.max_batch_requests {
                 return None;
@@ -243,7 +252,7 @@ impl Bundle {
     fn decide_span(&self, compiled: &Compiled, carry: &Carry, json: &str, start: usize, stop: usize) -> Option<Span> {
         let fast = self.fast.as_deref()?;
         let (meta, b) = (&self.meta, json.as_bytes());
-        let mut decisions = Vec::with_capacity(json.len().min(stop.saturating_sub(start)) / 128 + 1);
+        let mut decisions = Vec::new();
         let mut at = start;
         loop {
             let element = compiled.decide_element(fast, json, at, meta.semantics, &meta.limits, carry)?;
@@ -261,6 +270,11 @@ impl Bundle {
                     }
                 }
             });
+            if decisions.len() == 1 {
+                // Room for the span's elements, estimated from the first one's length.
+                let span = stop.min(json.len()).saturating_sub(start);
+                decisions.reserve(span / (element.end - at + 1).max(64));
+            }
             match crate::compiled::next_element(b, element.end)? {
                 Some(n) if n < stop => at = n,
                 next => return Some(Span { start, decisions, next }),
@@ -449,13 +463,18 @@ impl Bundle {
 impl Decision {
     /// Prefixes error paths with a batch index: `[3].context`.
     fn with_error_prefix(mut self, index: usize) -> Self {
+        self.prefix_error_paths(index);
+        self
+    }
+
+    /// Prefixes error paths with a batch index, in place.
+    fn prefix_error_paths(&mut self, index: usize) {
         for e in &mut self.errors {
             e.path = Some(match &e.path {
                 Some(p) => format!("[{index}].{p}"),
                 None => format!("[{index}]"),
             });
         }
-        self
     }
 }
 

@@ -437,12 +437,12 @@ pub(crate) fn element_end(b: &[u8], start: usize) -> Option<usize> {
 }
 
 /// A start offset for the element that begins near `from`: the `{` of the first `}`, `,`, `{` (whitespace
-/// allowed between them) at or after `from`. It is only a guess — the pattern may sit inside a string — that
+/// allowed between them) whose comma lies in `from..to`. It is only a guess — the pattern may sit inside a string — that
 /// the caller confirms by reaching it element by element (see `Bundle::decide_batch_json`).
-pub(crate) fn guess_element_start(b: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn guess_element_start(b: &[u8], from: usize, to: usize) -> Option<usize> {
     let mut i = from;
     loop {
-        i += b.get(i..)?.iter().position(|&c| c == b',')?;
+        i += b.get(i..to.min(b.len()))?.iter().position(|&c| c == b',')?;
         let mut before = i;
         while before > 0 && matches!(b[before - 1], b' ' | b'\t' | b'\n' | b'\r') {
             before -= 1;
