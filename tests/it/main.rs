@@ -3,6 +3,7 @@
 //! - `semantics`: fail-closed versus Cedar-exact semantics, explanations, obligations.
 //! - `store`: entity store updates are seen by the next decision and are all-or-nothing.
 //! - `differential`: on generated requests Privet's decisions equal `cedar-policy`'s.
+//! - `enum_types`: enumerated entity types, on the compiled path and cedar's, as `cedar-policy` decides.
 //! - `random_worlds`: random schemas, policy sets, stores and requests (with slices, some invalid) decided by
 //!   Privet in both semantics modes equal `cedar-policy`'s answers (`PRIVET_DIFF_CASES`, `PRIVET_DIFF_SEED`).
 //! - `cpra_pack`: the shipped CPRA pack loads and its suites' scenarios decide as written.
@@ -11,6 +12,7 @@
 mod bad_input;
 mod cpra_pack;
 mod differential;
+mod enum_types;
 mod random_worlds;
 mod semantics;
 mod store;

@@ -342,7 +342,9 @@ impl<'de> Visitor<'de> for EntitySeed<'_, '_> {
                 "uid" if uid.is_none() => {
                     let (t, i) = map.next_value_seed(UidSeed(false))?;
                     let ty = schema.type_id(&t.0).ok_or_else(fail)?;
-                    if schema.types.get(ty as usize).is_none_or(|et| et.is_action) {
+                    // Action and enumerated entities come from the schema: entity data declaring one is left to
+                    // cedar's path (which refuses an action, and takes an enumerated entity without attributes).
+                    if schema.types.get(ty as usize).is_none_or(|et| et.is_action || et.enum_ids.is_some()) {
                         return Err(fail());
                     }
                     uid = Some((ty, (cx.resolve)(ty, &i.0)));

@@ -18,6 +18,7 @@ mod schema;
 mod store;
 mod value;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -123,6 +124,12 @@ impl Compiled {
         let mut names = Names::default();
         let schema = TypedSchema::from_json(schema_json, &mut names)?;
         let mut uids = Uids::new(schema.types.len());
+        // An enumerated type's entities are known by the schema: a request naming one by another id is invalid.
+        for (ty, et) in schema.types.iter().enumerate() {
+            for id in et.enum_ids.iter().flatten() {
+                uids.intern(ty as TypeId, id);
+            }
+        }
         let action_ids: Vec<EntId> = schema.actions.iter().map(|a| uids.intern(a.type_id, &a.id)).collect();
         let mut actions = Vec::new();
         for (a, e) in schema.actions.iter().zip(&action_ids) {
@@ -287,8 +294,8 @@ impl Compiled {
         if !self.depth_safe {
             check_json_depth(text, limits.max_json_depth, "request").ok()?;
         }
-        let uids = &store.uids;
-        let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+        let invalid = Cell::new(false);
+        let mut resolve = self.resolver(store, &invalid);
         let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
         let context_of = |a: &EntRef| self.context_of(a);
         let req = match scan::request(text, &mut cx, &context_of) {
@@ -298,6 +305,9 @@ impl Compiled {
                 json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: limits.max_slice_entities },
             )?,
         };
+        if invalid.get() {
+            return None;
+        }
         self.decide_parsed(store, req, &mut cx, semantics, carry)
     }
 
@@ -314,13 +324,14 @@ impl Compiled {
     ) -> Option<Element> {
         // Within the depth limit by the schema: scan the element in place, which also finds where it ends.
         if self.depth_safe {
-            let uids = &store.uids;
-            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+            let invalid = Cell::new(false);
+            let mut resolve = self.resolver(store, &invalid);
             let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
             let context_of = |a: &EntRef| self.context_of(a);
             if let Some((req, end)) = scan::request_at(batch, start, &mut cx, &context_of) {
                 if end - start <= limits.max_request_bytes {
-                    let decision = self.decide_parsed(store, req, &mut cx, semantics, carry);
+                    let decision =
+                        if invalid.get() { None } else { self.decide_parsed(store, req, &mut cx, semantics, carry) };
                     return Some(Element { end, decision });
                 }
             }
@@ -328,6 +339,22 @@ impl Compiled {
         let end = scan::element_end(batch.as_bytes(), start)?;
         let decision = self.decide_json(store, batch.get(start..end)?, semantics, limits, carry);
         Some(Element { end, decision })
+    }
+
+    /// Resolves a request's uids against the store's: interned when known, else local to the request. A uid of an
+    /// enumerated type that is not one of its ids sets `invalid` (cedar refuses the request; its path decides).
+    fn resolver<'s>(
+        &'s self,
+        store: &'s FastStore,
+        invalid: &'s Cell<bool>,
+    ) -> impl FnMut(TypeId, &str) -> EntRef + 's {
+        move |ty, id| {
+            let r = store.uids.lookup(ty, id);
+            if matches!(r, EntRef::Local(_)) && self.schema.is_enum(ty) {
+                invalid.set(true);
+            }
+            r
+        }
     }
 
     /// The context type of an action's requests.

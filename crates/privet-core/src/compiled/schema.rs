@@ -1,7 +1,7 @@
 //! The schema as the compiled evaluator needs it: entity types and actions numbered, every attribute type
 //! resolved (common types inlined, names qualified), and each action's principal, resource and context types.
 //! Built once from the schema's JSON form; `None` when the schema uses something the fast path does not model
-//! (enumerated entity types, open records), in which case every request takes cedar's path.
+//! (open records), in which case every request takes cedar's path.
 
 use std::sync::Arc;
 
@@ -80,6 +80,8 @@ pub(crate) struct EntityTy {
     pub(crate) tags: Option<Ty>,
     /// The action type of a namespace (its entities come from the schema, never from data).
     pub(crate) is_action: bool,
+    /// An enumerated type's ids. Entity data that declares one of its entities is left to cedar's path.
+    pub(crate) enum_ids: Option<Box<[Box<str>]>>,
 }
 
 /// An action with what it applies to.
@@ -109,6 +111,11 @@ impl TypedSchema {
         self.by_name.get(name).copied()
     }
 
+    /// Whether `ty` is an enumerated entity type.
+    pub(crate) fn is_enum(&self, ty: TypeId) -> bool {
+        self.types.get(ty as usize).is_some_and(|t| t.enum_ids.is_some())
+    }
+
     /// Builds the resolved schema from cedar's JSON schema form, interning attribute names into `names`.
     pub(crate) fn from_json(json: &Value, names: &mut Names) -> Option<TypedSchema> {
         let namespaces = json.as_object()?;
@@ -118,10 +125,13 @@ impl TypedSchema {
             let qualify = |n: &str| if ns.is_empty() { n.to_string() } else { format!("{ns}::{n}") };
             if let Some(ets) = body.get("entityTypes").and_then(Value::as_object) {
                 for (name, et) in ets {
-                    if et.get("enum").is_some() {
-                        return None;
-                    }
                     b.add_type(&qualify(name), false);
+                    if let Some(ids) = et.get("enum") {
+                        let ids: Option<Box<[Box<str>]>> =
+                            ids.as_array()?.iter().map(|id| id.as_str().map(Box::from)).collect();
+                        let id = b.type_id(&qualify(name))?;
+                        b.types[id as usize].enum_ids = Some(ids?);
+                    }
                 }
             }
             b.add_type(&qualify("Action"), true);
@@ -218,6 +228,7 @@ impl Builder<'_> {
             member_of: Vec::new(),
             tags: None,
             is_action,
+            enum_ids: None,
         });
         self.by_name.insert(Box::from(name), id);
     }
