@@ -224,6 +224,7 @@ impl<'de> Scan<'de> {
     }
 
     /// The literal `word`.
+    #[inline(always)]
     fn word(&mut self, word: &[u8]) -> Option<()> {
         if self.b.get(self.i..self.i + word.len())? == word {
             self.i += word.len();
@@ -262,6 +263,11 @@ impl<'de> Scan<'de> {
 
     /// `{"type": .., "id": ..}` (either order) or `{"__entity": {...}}`.
     fn uid_text(&mut self) -> Option<(&'de str, &'de str)> {
+        let at = self.i;
+        if let Some(uid) = self.compact_uid() {
+            return Some(uid);
+        }
+        self.i = at;
         self.eat(b'{')?;
         self.ws();
         let (mut ty, mut id) = (None, None);
@@ -289,6 +295,17 @@ impl<'de> Scan<'de> {
         }
         self.eat(b'}')?;
         Some((ty?, id?))
+    }
+
+    /// The compact spelling `{"type":"T","id":"x"}` (no whitespace, this key order), matched in place. `None`
+    /// (with the position left anywhere) for any other; `uid_text` then reads it.
+    fn compact_uid(&mut self) -> Option<(&'de str, &'de str)> {
+        self.word(b"{\"type\":")?;
+        let ty = self.str()?;
+        self.word(b",\"id\":")?;
+        let id = self.str()?;
+        self.eat(b'}')?;
+        Some((ty, id))
     }
 
     fn uid(&mut self, cx: &mut Cx<'_>) -> Option<(TypeId, EntRef)> {
