@@ -297,6 +297,18 @@ impl<'de> Scan<'de> {
         Some((ty?, id?))
     }
 
+    /// The field of a record of type `rt` whose name the next string is, matched in place (see
+    /// `RecordTy::plain_names`); `None`, with the position unchanged, when none matches so.
+    fn field_key<'r>(&mut self, rt: &'r RecordTy) -> Option<&'r (AttrId, Ty, bool)> {
+        let first = *self.b.get(self.i + 1)?;
+        for (name, f) in rt.plain_names.iter().zip(&rt.fields) {
+            if name.as_bytes().first() == Some(&first) && self.key_is(name) {
+                return Some(f);
+            }
+        }
+        None
+    }
+
     /// The compact spelling `{"type":"T","id":"x"}` (no whitespace, this key order), matched in place. `None`
     /// (with the position left anywhere) for any other; `uid_text` then reads it.
     fn compact_uid(&mut self) -> Option<(&'de str, &'de str)> {
@@ -322,8 +334,13 @@ impl<'de> Scan<'de> {
         let mut required = 0;
         if !self.peek_is(b'}') {
             loop {
-                let key = self.str()?;
-                let (id, ty, req) = rt.fields.iter().find(|(a, _, _)| cx.names.name(*a) == key)?;
+                let (id, ty, req) = match self.field_key(rt) {
+                    Some(f) => f,
+                    None => {
+                        let key = self.str()?;
+                        rt.fields.iter().find(|(a, _, _)| cx.names.name(*a) == key)?
+                    }
+                };
                 if out.iter().any(|(a, _)| a == id) {
                     return None;
                 }

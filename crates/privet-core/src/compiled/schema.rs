@@ -62,6 +62,9 @@ pub(crate) struct RecordTy {
     pub(crate) fields: Vec<(AttrId, Ty, bool)>,
     /// Number of required fields.
     pub(crate) required: usize,
+    /// The fields' names, in the order of `fields`, when every one is plain (no quote, backslash or control
+    /// character: spelled in JSON by its own bytes); else empty. The request scanner matches keys against them.
+    pub(crate) plain_names: Box<[Box<str>]>,
 }
 
 impl RecordTy {
@@ -302,7 +305,11 @@ impl Builder<'_> {
                 }
                 fields.sort_by_key(|f| f.0);
                 let required = fields.iter().filter(|f| f.2).count();
-                Some(Ty::Record(Arc::new(RecordTy { fields, required })))
+                let names: Box<[Box<str>]> = fields.iter().map(|f| Box::from(self.names.name(f.0))).collect();
+                let plain =
+                    names.iter().all(|n| !n.is_empty() && n.bytes().all(|c| c != b'"' && c != b'\\' && c >= 0x20));
+                let plain_names = if plain { names } else { Box::default() };
+                Some(Ty::Record(Arc::new(RecordTy { fields, required, plain_names })))
             }
             other => {
                 let name = other.to_string();
