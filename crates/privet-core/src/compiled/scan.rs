@@ -48,9 +48,9 @@ pub(crate) fn request_at<'de, 'c>(
             s.eat(b':')?;
             s.ws();
             match key {
-                "principal" if principal.is_none() => principal = Some(s.uid(cx)?),
-                "action" if action.is_none() => action = Some(s.uid(cx)?),
-                "resource" if resource.is_none() => resource = Some(s.uid(cx)?),
+                "principal" if principal.is_none() => principal = Some(s.slot_uid(cx, 0)?),
+                "action" if action.is_none() => action = Some(s.slot_uid(cx, 1)?),
+                "resource" if resource.is_none() => resource = Some(s.slot_uid(cx, 2)?),
                 "context" if context.is_none() => {
                     let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
                     context = Some(s.record(rt, cx)?);
@@ -318,6 +318,29 @@ impl<'de> Scan<'de> {
         let id = self.str()?;
         self.eat(b'}')?;
         Some((ty, id))
+    }
+
+    /// The request's principal (`slot` 0), action (1) or resource (2). The compact spelling with a type the
+    /// slot can have is matched in place (no lookup of the type's name); any other is read by `uid`.
+    fn slot_uid(&mut self, cx: &mut Cx<'_>, slot: usize) -> Option<(TypeId, EntRef)> {
+        let at = self.i;
+        if self.word(b"{\"type\":").is_some() {
+            let types = cx.schema.slot_types.get(slot).map_or(&[][..], |t| &t[..]);
+            for &t in types {
+                // Type names are `::`-separated identifiers: spelled by their own bytes.
+                let Some(name) = cx.schema.types.get(t as usize).map(|et| &et.name) else { continue };
+                if self.key_is(name) {
+                    if self.word(b",\"id\":").is_none() {
+                        break;
+                    }
+                    let id = self.str()?;
+                    self.eat(b'}')?;
+                    return Some((t, (cx.resolve)(t, id)));
+                }
+            }
+        }
+        self.i = at;
+        self.uid(cx)
     }
 
     fn uid(&mut self, cx: &mut Cx<'_>) -> Option<(TypeId, EntRef)> {

@@ -107,6 +107,9 @@ pub(crate) struct TypedSchema {
     pub(crate) actions: Vec<ActionTy>,
     /// Deepest nesting of any record or set type, for the JSON depth limit.
     pub(crate) max_depth: usize,
+    /// The types a request's principal, action and resource can have (by the actions' `appliesTo`), which the
+    /// request scanner tries first.
+    pub(crate) slot_types: [Vec<TypeId>; 3],
 }
 
 impl TypedSchema {
@@ -207,7 +210,17 @@ impl TypedSchema {
             }
         }
         let max_depth = b.depth;
-        Some(TypedSchema { types: b.types, by_name: b.by_name, actions, max_depth })
+        let mut slot_types: [Vec<TypeId>; 3] = Default::default();
+        for a in &actions {
+            for (slot, tys) in [(0, &a.principals), (1, &vec![a.type_id]), (2, &a.resources)] {
+                for t in tys {
+                    if !slot_types[slot].contains(t) {
+                        slot_types[slot].push(*t);
+                    }
+                }
+            }
+        }
+        Some(TypedSchema { types: b.types, by_name: b.by_name, actions, max_depth, slot_types })
     }
 }
 
