@@ -322,13 +322,27 @@ impl Compiled {
         limits: &Limits,
         carry: &Carry,
     ) -> Option<Element> {
-        // Within the depth limit by the schema: scan the element in place, which also finds where it ends.
+        // Within the depth limit by the schema: scan the element in place, which also finds where it ends; an
+        // element the scanner does not take is delimited, then parsed by serde's visitors.
         if self.depth_safe {
             let invalid = Cell::new(false);
             let mut resolve = self.resolver(store, &invalid);
             let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
             let context_of = |a: &EntRef| self.context_of(a);
-            if let Some((req, end)) = scan::request_at(batch, start, &mut cx, &context_of) {
+            let parsed = match scan::request_at(batch, start, &mut cx, &context_of) {
+                Some(p) => Some(p),
+                None => {
+                    invalid.set(false);
+                    let end = scan::element_end(batch.as_bytes(), start)?;
+                    let max_slice = limits.max_slice_entities;
+                    let seed = json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice };
+                    match json::parse_with(batch.get(start..end)?, seed) {
+                        Some(req) => Some((req, end)),
+                        None => return Some(Element { end, decision: None }),
+                    }
+                }
+            };
+            if let Some((req, end)) = parsed {
                 if end - start <= limits.max_request_bytes {
                     let decision =
                         if invalid.get() { None } else { self.decide_parsed(store, req, &mut cx, semantics, carry) };
