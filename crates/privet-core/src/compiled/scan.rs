@@ -29,6 +29,7 @@ pub(crate) fn request<'de, 'c>(
 /// Scans the request object that starts at byte `start` of `text` (a batch element): the request and the offset
 /// just past its closing brace. What follows is the caller's to judge. `None` when it is not of the shape this
 /// scanner reads.
+#[inline]
 pub(crate) fn request_at<'de, 'c>(
     text: &'de str,
     start: usize,
