@@ -12,7 +12,7 @@
 //! calls before each mode, default 1000), `--slow N` (requests for the modes whose cost grows with the store,
 //! default 300), `--wasm PATH` (default target/wasm/privet.wasm), `--max-seconds S` (a mode stops early once it has run
 //! this long, default 20; its row then counts the requests it did run, and the agreement check covers that
-//! prefix).
+//! prefix), `--only MODE` (run just that mode, e.g. `store`).
 //!
 //! Output: one JSON line per engine/mode on stdout (`engine`, `mode`, `requests`, `seconds`, `per_sec`,
 //! `errors`, `allow`), and one `{"kind": "process", …}` line at the end with `vmhwm_kb`, load time and sizes;
@@ -72,6 +72,7 @@ struct Args {
     slow: usize,
     wasm: PathBuf,
     max_seconds: f64,
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -83,6 +84,7 @@ fn args() -> Args {
         slow: 300,
         wasm: PathBuf::from("target/wasm/privet.wasm"),
         max_seconds: 20.0,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -95,6 +97,7 @@ fn args() -> Args {
             "--slow" => a.slow = v.parse().expect("--slow N"),
             "--wasm" => a.wasm = v.into(),
             "--max-seconds" => a.max_seconds = v.parse().expect("--max-seconds S"),
+            "--only" => a.only = Some(v),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -122,12 +125,17 @@ struct Out {
     /// A mode stops early (at a multiple of 16 requests, or after a batch) once it has run this long; the row
     /// then reports the requests it did run.
     max_seconds: f64,
+    /// `--only MODE`: run just this mode (the others are skipped, and write no row).
+    only: Option<String>,
 }
 
 impl Out {
     /// Warm up on the first `warmup` inputs, then time `f` over every input; `f` returns 'a' or 'd' (and
     /// whether the decision carried errors) per input, appended to the decisions file.
     fn run<T>(&self, mode: &str, inputs: &[T], warmup: usize, mut f: impl FnMut(&T) -> (u8, bool)) {
+        if self.skip(mode) {
+            return;
+        }
         // Warm-up, also cut short (after a tenth of the time budget) for slow modes.
         let w = Instant::now();
         for x in inputs.iter().cycle().take(warmup.min(inputs.len() * 4)) {
@@ -148,6 +156,10 @@ impl Out {
             }
         }
         self.emit(mode, t.elapsed().as_secs_f64(), decisions, errors);
+    }
+
+    fn skip(&self, mode: &str) -> bool {
+        self.only.as_deref().is_some_and(|o| o != mode)
     }
 
     fn emit(&self, mode: &str, secs: f64, decisions: Vec<u8>, errors: usize) {
@@ -171,6 +183,9 @@ impl Out {
         warmup_chunks: usize,
         mut f: impl FnMut(&str) -> Vec<(u8, bool)>,
     ) {
+        if self.skip(mode) {
+            return;
+        }
         for c in chunks.iter().cycle().take(warmup_chunks) {
             black_box(f(c));
         }
@@ -207,7 +222,8 @@ fn main() {
     let mut sizes = json!({});
     match a.engine.as_str() {
         "privet" => {
-            let out = Out { dir: a.dir.clone(), engine: "privet-native", max_seconds: a.max_seconds };
+            let out =
+                Out { dir: a.dir.clone(), engine: "privet-native", max_seconds: a.max_seconds, only: a.only.clone() };
             let load_empty = || {
                 let mut sources = privet::BundleSources::from_dir(&a.dir).expect("bundle sources");
                 sources.entities = None;
@@ -230,17 +246,18 @@ fn main() {
             sizes["load_ms"] = json!(load_ms);
             out.run("store", &store_lines, a.warmup, |l| verdict(&bundle.decide_json(l)));
             out.run("slice", &slice_lines, a.warmup, |l| verdict(&bundle.decide_json(l)));
-            let sb = batches(&store_lines, 1000);
+            let sb = if out.skip("store-batch1000") { Vec::new() } else { batches(&store_lines, 1000) };
             out.run_batch("store-batch1000", &sb, warm_chunks, |c| {
                 bundle.decide_batch_json(c).iter().map(verdict).collect()
             });
-            let lb = batches(&slice_lines, 1000);
+            let lb = if out.skip("slice-batch1000") { Vec::new() } else { batches(&slice_lines, 1000) };
             out.run_batch("slice-batch1000", &lb, warm_chunks, |c| {
                 bundle.decide_batch_json(c).iter().map(verdict).collect()
             });
         }
         "wasmtime" => {
-            let out = Out { dir: a.dir.clone(), engine: "privet-wasmtime", max_seconds: a.max_seconds };
+            let out =
+                Out { dir: a.dir.clone(), engine: "privet-wasmtime", max_seconds: a.max_seconds, only: a.only.clone() };
             let packed = std::fs::read(a.dir.join("bundle.privet")).expect("bundle.privet (run --engine privet first)");
             let module =
                 privet_host::WasmModule::from_file(&a.wasm, privet_host::HostConfig::default()).expect("module");
@@ -251,27 +268,31 @@ fn main() {
             sizes["wasm_bytes"] = json!(std::fs::metadata(&a.wasm).map(|m| m.len()).unwrap_or(0));
             out.run("store", &store_lines, a.warmup, |l| verdict(&host.decide_json(l)));
             out.run("slice", &slice_lines, a.warmup, |l| verdict(&host.decide_json(l)));
-            let sb = batches(&store_lines, 1000);
+            let sb = if out.skip("store-batch1000") { Vec::new() } else { batches(&store_lines, 1000) };
             out.run_batch("store-batch1000", &sb, warm_chunks, |c| {
                 host.decide_batch_json(c).iter().map(verdict).collect()
             });
-            let lb = batches(&slice_lines, 1000);
+            let lb = if out.skip("slice-batch1000") { Vec::new() } else { batches(&slice_lines, 1000) };
             out.run_batch("slice-batch1000", &lb, warm_chunks, |c| {
                 host.decide_batch_json(c).iter().map(verdict).collect()
             });
             drop(host);
-            let cfg = privet_host::HostConfig {
-                fuel_metering: false,
-                epoch_interruption: false,
-                interrupt: privet_host::Interrupt::None,
-                ..privet_host::HostConfig::default()
-            };
-            let module = privet_host::WasmModule::from_file(&a.wasm, cfg).expect("module (no fuel)");
-            let host = privet_host::Host::new(&module, &packed).expect("host (no fuel)");
-            out.run("store-nofuel", &store_lines, a.warmup, |l| verdict(&host.decide_json(l)));
+            // The module without fuel or epoch checks is compiled only when its mode runs.
+            if !out.skip("store-nofuel") {
+                let cfg = privet_host::HostConfig {
+                    fuel_metering: false,
+                    epoch_interruption: false,
+                    interrupt: privet_host::Interrupt::None,
+                    ..privet_host::HostConfig::default()
+                };
+                let module = privet_host::WasmModule::from_file(&a.wasm, cfg).expect("module (no fuel)");
+                let host = privet_host::Host::new(&module, &packed).expect("host (no fuel)");
+                out.run("store-nofuel", &store_lines, a.warmup, |l| verdict(&host.decide_json(l)));
+            }
         }
         "cedar" => {
-            let out = Out { dir: a.dir.clone(), engine: "cedar-native", max_seconds: a.max_seconds };
+            let out =
+                Out { dir: a.dir.clone(), engine: "cedar-native", max_seconds: a.max_seconds, only: a.only.clone() };
             let c = CedarSide::load(&a.dir);
             sizes["load_ms"] = json!(t0.elapsed().as_secs_f64() * 1e3);
             let (empty, without_bytes) =

@@ -2,6 +2,11 @@
 //! and the expansion of a compact decision into privet-core's full [`Decision`] (ABI.md, "Compact
 //! decisions"). The guest leaves out `determining` and `obligations` only when this expansion gives them
 //! exactly, and `bundle` only when it is the hash of the bundle behind the handle.
+//!
+//! ABI 1.2's packed decisions (ABI.md, "Packed decisions") are read here too, straight from guest memory:
+//! a record (tag `0x01`: verdict, policy-table indices, the id's JSON text) expands to what the compact
+//! decision `{id?, decision, reasons}` would, and anything else is compact JSON; a packed batch (tag `0x02`)
+//! is a count and length-prefixed decisions of either form.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,14 +21,100 @@ use crate::error::HostFault;
 #[derive(Debug)]
 pub(crate) struct PolicyTable {
     by_id: HashMap<String, Arc<PolicyInfo>>,
+    /// The same policies in load order (the indices of packed records).
+    list: Vec<Arc<PolicyInfo>>,
 }
+
+/// First byte of a packed decision record.
+const RECORD_TAG: u8 = 0x01;
+/// First byte of a packed batch.
+const BATCH_TAG: u8 = 0x02;
 
 impl PolicyTable {
     /// The table from `privet_policies`' JSON (an array of `PolicyInfo`).
     pub(crate) fn from_json(bytes: &[u8]) -> Result<PolicyTable, HostFault> {
         let list: Vec<PolicyInfo> = serde_json::from_slice(bytes)
             .map_err(|e| HostFault::Abi(format!("`privet_policies` returned invalid JSON: {e}")))?;
-        Ok(PolicyTable { by_id: list.into_iter().map(|p| (p.id.clone(), Arc::new(p))).collect() })
+        let list: Vec<Arc<PolicyInfo>> = list.into_iter().map(Arc::new).collect();
+        Ok(PolicyTable { by_id: list.iter().map(|p| (p.id.clone(), Arc::clone(p))).collect(), list })
+    }
+
+    /// The full decision from `privet_decide_packed`'s result: a packed record, else compact JSON.
+    pub(crate) fn expand_packed(&self, bytes: &[u8], hash: &Arc<str>) -> Result<Decision, HostFault> {
+        match bytes.first() {
+            Some(&RECORD_TAG) => self.expand_record(bytes, hash),
+            _ => {
+                let c = serde_json::from_slice::<CompactDecision>(bytes).map_err(|e| {
+                    HostFault::Abi(format!("`privet_decide_packed` returned invalid compact JSON: {e}"))
+                })?;
+                self.expand(c, hash)
+            }
+        }
+    }
+
+    /// The full decisions from `privet_decide_batch_packed`'s result: a packed batch, else the JSON array of
+    /// compact decisions (a batch that failed as a whole at the ABI level).
+    pub(crate) fn expand_packed_batch(&self, bytes: &[u8], hash: &Arc<str>) -> Result<Vec<Decision>, HostFault> {
+        let Some((&BATCH_TAG, rest)) = bytes.split_first() else {
+            let list = serde_json::from_slice::<Vec<CompactDecision>>(bytes).map_err(|e| {
+                HostFault::Abi(format!("`privet_decide_batch_packed` returned invalid compact JSON: {e}"))
+            })?;
+            return list.into_iter().map(|c| self.expand(c, hash)).collect();
+        };
+        let broken = |what: String| HostFault::Abi(format!("`privet_decide_batch_packed` returned {what}"));
+        let (count, mut rest) = take_u32(rest).ok_or_else(|| broken("a batch shorter than its header".into()))?;
+        // Every decision takes at least 5 bytes, so a count the bytes cannot hold is refused before allocating.
+        if count as usize > rest.len() / 5 {
+            return Err(broken(format!("a batch of {count} decisions in {} bytes", bytes.len())));
+        }
+        let mut out = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let (len, after) =
+                take_u32(rest).ok_or_else(|| broken(format!("a batch that ends after {i} of {count} decisions")))?;
+            let (item, after) = match after.split_at_checked(len as usize) {
+                Some(split) if len > 0 => split,
+                _ => return Err(broken(format!("decision {i} of a batch overrunning it"))),
+            };
+            out.push(self.expand_packed(item, hash)?);
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return Err(broken("bytes after the last decision of a batch".into()));
+        }
+        Ok(out)
+    }
+
+    /// A packed record (ABI.md, "Packed decisions"): what [`PolicyTable::expand`] gives for the compact
+    /// decision `{id?, decision, reasons}` (no errors, the handle's bundle) it stands for.
+    fn expand_record(&self, bytes: &[u8], hash: &Arc<str>) -> Result<Decision, HostFault> {
+        let broken = |what: String| HostFault::Abi(format!("`privet_decide_packed` returned a record with {what}"));
+        let [_, verdict, n0, n1, rest @ ..] = bytes else { return Err(broken("no room for its header".into())) };
+        let decision = match verdict {
+            0 => Verdict::Deny,
+            1 => Verdict::Allow,
+            v => return Err(broken(format!("verdict byte {v}"))),
+        };
+        let n = usize::from(u16::from_le_bytes([*n0, *n1]));
+        let (indices, id_text) =
+            rest.split_at_checked(2 * n).ok_or_else(|| broken(format!("{n} indices that do not fit")))?;
+        let mut reasons = Vec::with_capacity(n);
+        let mut determining = Vec::with_capacity(n);
+        let mut obligations = Vec::new();
+        for pair in indices.chunks_exact(2) {
+            let i = usize::from(u16::from_le_bytes([pair[0], pair[1]]));
+            let policy = self.list.get(i).ok_or_else(|| broken(format!("policy index {i}, not in the table")))?;
+            reasons.push(policy.id.clone());
+            if let Some(o) = &policy.obligation {
+                obligations.push(o.clone());
+            }
+            determining.push(Arc::clone(policy));
+        }
+        let id = if id_text.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_slice::<Value>(id_text).map_err(|e| broken(format!("an id that is not JSON: {e}")))?)
+        };
+        Ok(Decision { id, decision, reasons, determining, obligations, errors: Vec::new(), bundle: Arc::clone(hash) })
     }
 
     /// The full decision: `determining` = the table's policy for each id in `reasons` (in order),
@@ -75,4 +166,10 @@ pub(crate) struct CompactDecision {
     errors: Vec<DecisionError>,
     #[serde(default)]
     bundle: Option<Arc<str>>,
+}
+
+/// A little-endian u32 and the bytes after it.
+fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*head), rest))
 }

@@ -55,6 +55,11 @@ pub struct HostConfig {
     /// it fetched once per instance). Decisions are the same either way; `false` uses the 1.0 exports, which
     /// is also what happens with a 1.0 module. Default true.
     pub compact_decisions: bool,
+    /// Take decisions through ABI 1.2's packed exports when the module has them and `compact_decisions` is
+    /// on (`privet_decide_packed`: a binary record of verdict, policy-table indices and id, read straight
+    /// from guest memory, with compact JSON only for decisions that carry more). Decisions are the same
+    /// either way; `false` keeps the 1.1 compact exports. Default true.
+    pub packed_decisions: bool,
 }
 
 impl Default for HostConfig {
@@ -70,6 +75,7 @@ impl Default for HostConfig {
             fiber_stack: max_wasm_stack + (2 << 20),
             epoch_tick: Duration::from_millis(5),
             compact_decisions: true,
+            packed_decisions: true,
         }
     }
 }

@@ -161,7 +161,7 @@ impl Host {
         op: impl FnOnce(&mut Slot, &BundleState) -> Result<T, HostFault>,
     ) -> (Result<T, HostFault>, Arc<str>) {
         let shared = &self.shared;
-        let ran = self.pool.run(|slot: &mut Option<Slot>| {
+        let ran = self.pool.run(|slot: &mut Option<Box<Slot>>| {
             // Read the current bundle once the instance is checked out, so a swap is seen by every call that
             // starts after it.
             let state = Arc::clone(&shared.current.read().unwrap_or_else(PoisonError::into_inner));
@@ -185,6 +185,14 @@ impl Host {
         let (result, hash) = self.run(|s, state| {
             let handle = s.handle;
             match &s.table {
+                Some(table) if s.packed => {
+                    let out = s.raw.call_parse(
+                        input.as_bytes(),
+                        |r, p, l| r.decide_packed_raw(handle, p, l),
+                        |b| table.expand_packed(b, &state.hash),
+                    )?;
+                    out.ok_or_else(|| HostFault::Abi("`privet_decide_packed` returned no result".into()))?
+                }
                 Some(table) => {
                     let out = s.raw.call_parse(
                         input.as_bytes(),
@@ -213,6 +221,14 @@ impl Host {
         let (result, hash) = self.run(|s, state| {
             let handle = s.handle;
             match &s.table {
+                Some(table) if s.packed => {
+                    let out = s.raw.call_parse(
+                        input.as_bytes(),
+                        |r, p, l| r.decide_batch_packed_raw(handle, p, l),
+                        |b| table.expand_packed_batch(b, &state.hash),
+                    )?;
+                    out.ok_or_else(|| HostFault::Abi("`privet_decide_batch_packed` returned no result".into()))?
+                }
                 Some(table) => {
                     let out = s.raw.call_parse(
                         input.as_bytes(),
@@ -246,6 +262,12 @@ impl Host {
     /// [`HostConfig::compact_decisions`] is on); false when they come through the 1.0 exports.
     pub fn compact_decisions(&self) -> bool {
         self.shared.config.compact_decisions && self.shared.module.abi_version().1 >= 1
+    }
+
+    /// True when decisions come through ABI 1.2's packed exports (the module is 1.2 or later and both
+    /// [`HostConfig::compact_decisions`] and [`HostConfig::packed_decisions`] are on).
+    pub fn packed_decisions(&self) -> bool {
+        self.compact_decisions() && self.shared.config.packed_decisions && self.shared.module.abi_version().1 >= 2
     }
 
     /// Inserts or replaces entities (a JSON array in Cedar's entity format) in the store, all or nothing.
@@ -313,7 +335,12 @@ impl Host {
 
 /// A fresh instance with `packed` loaded, and the bundle's policy table when decisions are to come through
 /// the compact exports; returns it with the bundle's hash.
-fn make_slot(module: &WasmModule, config: &HostConfig, packed: &[u8], epoch: u64) -> Result<(Slot, String), HostError> {
+fn make_slot(
+    module: &WasmModule,
+    config: &HostConfig,
+    packed: &[u8],
+    epoch: u64,
+) -> Result<(Box<Slot>, String), HostError> {
     let mut raw = RawInstance::with_config(module, config)?;
     let handle = raw.load(packed)?;
     let r = raw.info_raw(handle)?;
@@ -326,12 +353,17 @@ fn make_slot(module: &WasmModule, config: &HostConfig, packed: &[u8], epoch: u64
     } else {
         None
     };
-    Ok((Slot { raw, handle, bundle_epoch: epoch, generation: 0, table }, info.hash))
+    let packed = table.is_some() && config.packed_decisions && raw.has_packed();
+    Ok((Box::new(Slot { raw, handle, bundle_epoch: epoch, generation: 0, table, packed }), info.hash))
 }
 
 /// Brings a pool place to the current bundle and store: a fresh instance if it has none or holds
 /// another bundle, then the missing update-log entries.
-fn prepare<'a>(slot: &'a mut Option<Slot>, shared: &Shared, state: &BundleState) -> Result<&'a mut Slot, HostFault> {
+fn prepare<'a>(
+    slot: &'a mut Option<Box<Slot>>,
+    shared: &Shared,
+    state: &BundleState,
+) -> Result<&'a mut Slot, HostFault> {
     if slot.as_ref().is_some_and(|s| s.bundle_epoch != state.epoch) {
         *slot = None;
         shared.counters.retired.fetch_add(1, Ordering::Relaxed);

@@ -51,6 +51,14 @@ struct Exports {
     last_error: TypedFunc<(), u64>,
     /// ABI 1.1 (absent from 1.0 modules).
     compact: Option<CompactExports>,
+    /// ABI 1.2 (absent from 1.0 and 1.1 modules).
+    packed: Option<PackedExports>,
+}
+
+/// The exports ABI 1.2 added.
+struct PackedExports {
+    decide: TypedFunc<(u32, u32, u32), u64>,
+    decide_batch: TypedFunc<(u32, u32, u32), u64>,
 }
 
 /// The exports ABI 1.1 added.
@@ -182,10 +190,11 @@ impl RawInstance {
         invoke(&mut self.store, &self.x.alloc, len).map_err(|e| self.fault(e))
     }
 
-    /// `privet_free(ptr, len)`.
+    /// `privet_free(ptr, len)`. Called directly on the caller's stack, not on a fiber (see [`invoke_shallow`]):
+    /// the host frees every result, so this saves a fiber switch per decision.
     pub fn free(&mut self, ptr: u32, len: u32) -> Result<(), HostFault> {
         self.begin()?;
-        invoke(&mut self.store, &self.x.free, (ptr, len)).map_err(|e| self.fault(e))
+        invoke_shallow(&mut self.store, &self.x.free, (ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// `privet_load(ptr, len)`: handle, 0 on failure.
@@ -248,6 +257,29 @@ impl RawInstance {
         self.begin_batch(ptr, len)?;
         let Some(c) = &self.x.compact else { return Err(abi_1_0("privet_decide_batch_compact")) };
         invoke(&mut self.store, &c.decide_batch, (handle, ptr, len)).map_err(|e| self.fault(e))
+    }
+
+    /// True when the module has ABI 1.2's exports (`privet_decide_packed`, `privet_decide_batch_packed`).
+    pub fn has_packed(&self) -> bool {
+        self.x.packed.is_some()
+    }
+
+    /// `privet_decide_packed(handle, ptr, len)` (ABI 1.2): packed result (a packed record or compact JSON).
+    pub fn decide_packed_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
+        let Some(p) = &self.x.packed else { return Err(before_1_2("privet_decide_packed")) };
+        begin(&mut self.store, self.interrupt, 1, self.epoch_ticks)?;
+        invoke(&mut self.store, &p.decide, (handle, ptr, len)).map_err(|e| self.fault(e))
+    }
+
+    /// `privet_decide_batch_packed(handle, ptr, len)` (ABI 1.2): packed result (a packed batch, or a JSON
+    /// array of compact decisions). The fuel budget is the per-call budget times the number of requests.
+    pub fn decide_batch_packed_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
+        if self.x.packed.is_none() {
+            return Err(before_1_2("privet_decide_batch_packed"));
+        }
+        self.begin_batch(ptr, len)?;
+        let Some(p) = &self.x.packed else { return Err(before_1_2("privet_decide_batch_packed")) };
+        invoke(&mut self.store, &p.decide_batch, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
     /// `privet_upsert_entities(handle, ptr, len)`: packed result, 0 on failure.
@@ -467,8 +499,25 @@ where
     block_on(func.call_async(store, params))
 }
 
+/// Calls a typed export directly on the calling thread's stack, for exports whose guest code is shallow and
+/// bounded whatever the input: `privet_free` (the allocator's free: no recursion, a few hundred bytes of native
+/// stack). wasmtime still bounds the guest by `max_wasm_stack` and traps on deadlines and fuel as on a fiber;
+/// what a fiber adds (a stack of its own, whatever the caller's) is not needed here, and skipping it saves
+/// setting one up and switching to it and back.
+fn invoke_shallow<P, R>(store: &mut Store<StoreData>, func: &TypedFunc<P, R>, params: P) -> wasmtime::Result<R>
+where
+    P: WasmParams,
+    R: WasmResults,
+{
+    func.call(store, params)
+}
+
 fn abi_1_0(export: &str) -> HostFault {
     HostFault::Abi(format!("the module speaks abi 1.0: it has no `{export}`"))
+}
+
+fn before_1_2(export: &str) -> HostFault {
+    HostFault::Abi(format!("the module speaks an abi before 1.2: it has no `{export}`"))
 }
 
 /// Fuel for hosts that do not meter: far more than any call uses, well inside wasmtime's i64 counter.
@@ -519,6 +568,14 @@ fn exports(store: &mut Store<StoreData>, instance: &Instance) -> Result<Exports,
         }),
         None => None,
     };
+    // ABI 1.2's exports, likewise.
+    let packed = match instance.get_func(&mut *store, "privet_decide_packed") {
+        Some(_) => Some(PackedExports {
+            decide: func!("privet_decide_packed"),
+            decide_batch: func!("privet_decide_batch_packed"),
+        }),
+        None => None,
+    };
     Ok(Exports {
         memory,
         abi_version: func!("privet_abi_version"),
@@ -533,5 +590,6 @@ fn exports(store: &mut Store<StoreData>, instance: &Instance) -> Result<Exports,
         remove: func!("privet_remove_entities"),
         last_error: func!("privet_last_error"),
         compact,
+        packed,
     })
 }

@@ -38,7 +38,11 @@
 //! guest leaves out each determining policy's text and the bundle hash, and the host puts them back as
 //! `Arc<PolicyInfo>`s from the table, giving the same [`privet_core::Decision`] as the 1.0 exports (see
 //! ABI.md, "Compact decisions"). With a 1.0 module, or [`HostConfig::compact_decisions`] off, the host uses
-//! the 1.0 exports. Inputs up to 1 MiB go through one reusable buffer in each instance's memory.
+//! the 1.0 exports. With a module that speaks ABI 1.2 (and [`HostConfig::packed_decisions`] on, the default),
+//! decisions come through `privet_decide_packed` / `privet_decide_batch_packed` instead: a few bytes per
+//! decision (verdict, policy-table indices, the id's JSON text), read straight from guest memory, with
+//! compact JSON only for decisions that carry errors or anything else a record cannot hold (ABI.md, "Packed
+//! decisions"). Inputs up to 1 MiB go through one reusable buffer in each instance's memory.
 //!
 //! ## Entity updates and swap
 //!

@@ -34,6 +34,9 @@ pub(crate) const EXPORTS: &[&str] = &[
 /// Exports ABI 1.1 added; a module that reports minor 1 or later must have them.
 pub(crate) const EXPORTS_1_1: &[&str] = &["privet_policies", "privet_decide_compact", "privet_decide_batch_compact"];
 
+/// Exports ABI 1.2 added; a module that reports minor 2 or later must have them.
+pub(crate) const EXPORTS_1_2: &[&str] = &["privet_decide_packed", "privet_decide_batch_packed"];
+
 /// `privet.wasm` compiled once for this process. Cheap to clone (shared). Make hosts with
 /// [`crate::Host::new`]; instances are created from it as the pool needs them.
 #[derive(Clone)]
@@ -96,7 +99,8 @@ impl WasmModule {
     }
 
     /// Compiles module bytes, checks that the module is Privet's (no imports, every export the host calls)
-    /// and that its ABI major version is 1 (a module reporting 1.1 or later must have ABI 1.1's exports).
+    /// and that its ABI major version is 1 (a module reporting 1.1 or later must have ABI 1.1's exports, 1.2 or
+    /// later those of 1.2 too).
     pub fn new(bytes: &[u8], config: HostConfig) -> Result<WasmModule, HostError> {
         if !bytes.starts_with(b"\0asm") {
             return Err(HostError::NotWasm { len: bytes.len() });
@@ -140,15 +144,13 @@ impl WasmModule {
         if version >> 16 != ABI_MAJOR {
             return Err(HostError::AbiVersion { major: version >> 16, minor: version & 0xffff });
         }
-        if version & 0xffff >= 1 {
-            if let Some(name) =
-                EXPORTS_1_1.iter().find(|n| !matches!(inner.module.get_export(n), Some(ExternType::Func(_))))
-            {
-                return Err(HostError::Foreign(format!(
-                    "it reports abi 1.{} but has no function `{name}`",
-                    version & 0xffff
-                )));
-            }
+        // A module reporting minor 1 must have ABI 1.1's exports, minor 2 or later those of 1.2 too.
+        let minor = version & 0xffff;
+        let required = EXPORTS_1_1.iter().filter(|_| minor >= 1).chain(EXPORTS_1_2.iter().filter(|_| minor >= 2));
+        if let Some(name) =
+            required.into_iter().find(|n| !matches!(inner.module.get_export(n), Some(ExternType::Func(_))))
+        {
+            return Err(HostError::Foreign(format!("it reports abi 1.{minor} but has no function `{name}`")));
         }
         inner.abi_version = version;
         Ok(WasmModule { inner: Arc::new(inner) })

@@ -23,10 +23,14 @@ pub(crate) struct Slot {
     /// The bundle's policy table when decisions come through ABI 1.1's compact exports; `None` uses the
     /// 1.0 exports (a 1.0 module, or `HostConfig::compact_decisions` off).
     pub(crate) table: Option<PolicyTable>,
+    /// With a table: decide through ABI 1.2's packed exports (else the 1.1 compact ones).
+    pub(crate) packed: bool,
 }
 
-/// A place in the pool: empty until a call makes an instance in it, and again after a fault.
-type Place = Option<Slot>;
+/// A place in the pool: empty until a call makes an instance in it, and again after a fault. Boxed, so that
+/// checking a place out and back in moves a pointer, not the instance (a wasmtime store and every typed
+/// export handle: several hundred bytes, copied twice per call otherwise).
+type Place = Option<Box<Slot>>;
 
 struct PoolState {
     idle: Vec<Place>,

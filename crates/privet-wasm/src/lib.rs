@@ -36,6 +36,15 @@
 
 mod abi;
 pub mod failure;
+
+/// The module's allocator: talc, single-threaded, growing linear memory as it needs (std's default on
+/// wasm32 is dlmalloc, which measured about 7% of a decision's guest time in wasmtime, in malloc, free and
+/// their bin upkeep). The ABI's `privet_alloc` / `privet_free` and every allocation of the engine go through
+/// it. No `unsafe`: talc's constructor for this case is safe (it checks the target is single-threaded).
+#[cfg(all(target_family = "wasm", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub mod registry;
 
 /// The ABI's major version: bumped on any breaking change (see `ABI.md`, "Versioning").

@@ -43,16 +43,30 @@ struct Loaded {
     handle: u32,
     bundle: Bundle,
     by_id: HashMap<String, (usize, Arc<PolicyInfo>)>,
+    /// The table's policies by address (sorted), with their index: decisions share the bundle's
+    /// `Arc<PolicyInfo>`s, so most lookups are a binary search on the pointer, with no hashing of the id.
+    by_addr: Vec<(usize, usize, Arc<PolicyInfo>)>,
 }
 
 impl Loaded {
     fn new(handle: u32, bundle: Bundle) -> Self {
-        let by_id = bundle.policies().enumerate().map(|(i, p)| (p.id.clone(), (i, Arc::clone(p)))).collect();
-        Loaded { handle, bundle, by_id }
+        let by_id: HashMap<String, (usize, Arc<PolicyInfo>)> =
+            bundle.policies().enumerate().map(|(i, p)| (p.id.clone(), (i, Arc::clone(p)))).collect();
+        let mut by_addr: Vec<(usize, usize, Arc<PolicyInfo>)> =
+            by_id.values().map(|(i, p)| (address(p), *i, Arc::clone(p))).collect();
+        by_addr.sort_unstable_by_key(|&(a, _, _)| a);
+        Loaded { handle, bundle, by_id, by_addr }
     }
 
     /// The table's policy `id` (and its index) when it is `p` (the same policy, or an equal one).
     fn table_entry(&self, id: &str, p: &Arc<PolicyInfo>) -> Option<usize> {
+        // The same `Arc` as the table's entry for `id`: found by address (the id is checked too, so an
+        // entry found this way is the one `by_id` would give).
+        if let Ok(k) = self.by_addr.binary_search_by_key(&address(p), |(a, _, _)| *a)
+            && let Some((_, i, _)) = self.by_addr.get(k).filter(|(_, _, t)| t.id == id)
+        {
+            return Some(*i);
+        }
         self.by_id.get(id).filter(|(_, t)| Arc::ptr_eq(t, p) || **t == **p).map(|(i, _)| *i)
     }
 
@@ -70,6 +84,11 @@ impl Loaded {
     fn obligations_derived(&self, d: &Decision) -> bool {
         d.obligations.iter().eq(d.determining.iter().filter_map(|p| p.obligation.as_ref()))
     }
+}
+
+/// The address of a policy, as a key (never dereferenced).
+fn address(p: &Arc<PolicyInfo>) -> usize {
+    Arc::as_ptr(p).addr()
 }
 
 /// The packed record of `d` (ABI 1.2, `ABI.md` "Packed decisions"), or `None` when `d` must go as JSON:
@@ -110,7 +129,10 @@ fn write_packed(
     loaded_hash: &str,
     table: impl Fn(&str, &Arc<PolicyInfo>) -> Option<usize>,
 ) -> Option<()> {
-    if !d.errors.is_empty() || *d.bundle != *loaded_hash || d.reasons.len() != d.determining.len() {
+    // The decision's hash is usually the bundle's own string (the same bytes): checked by address first.
+    let own_hash = std::ptr::eq(d.bundle.as_ptr(), loaded_hash.as_ptr()) && d.bundle.len() == loaded_hash.len()
+        || *d.bundle == *loaded_hash;
+    if !d.errors.is_empty() || !own_hash || d.reasons.len() != d.determining.len() {
         return None;
     }
     let n = u16::try_from(d.reasons.len()).ok()?;

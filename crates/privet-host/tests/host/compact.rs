@@ -11,23 +11,24 @@ use crate::{cpra_packed, module, root, suite_requests};
 
 /// A host on the compact exports and one on the 1.0 exports, same module, same bundle.
 fn hosts() -> (Host, Host) {
-    let compact = Host::new(module(), cpra_packed()).unwrap();
+    let config = HostConfig { packed_decisions: false, ..module().config().clone() };
+    let compact = Host::with_config(module(), cpra_packed(), config).unwrap();
     let config = HostConfig { compact_decisions: false, ..module().config().clone() };
     let full = Host::with_config(module(), cpra_packed(), config).unwrap();
     assert!(module().abi_version() >= (1, 1), "compact exports need ABI 1.1 or later");
-    assert!(compact.compact_decisions(), "the default host takes the compact path");
+    assert!(compact.compact_decisions() && !compact.packed_decisions(), "this host takes the compact path");
     assert!(!full.compact_decisions());
     (compact, full)
 }
 
 /// The CPRA pack's demo requests (`policies/cpra/demo/requests.jsonl`).
-fn demo_requests() -> Vec<String> {
+pub fn demo_requests() -> Vec<String> {
     let text = std::fs::read_to_string(root().join("policies/cpra/demo/requests.jsonl")).unwrap();
     text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
 }
 
 /// Requests that come back as denies with errors, made from the first demo request.
-fn error_requests() -> Vec<String> {
+pub fn error_requests() -> Vec<String> {
     let base: Value = serde_json::from_str(&demo_requests()[0]).unwrap();
     let with = |f: &dyn Fn(&mut Value)| {
         let mut v = base.clone();

@@ -2,6 +2,8 @@
 //! - `parity`: decisions through wasmtime equal native privet-core's on the CPRA pack's suites.
 //! - `compact`: ABI 1.1's compact decisions equal the 1.0 exports' and native ones, field for field; the raw
 //!   1.1 exports.
+//! - `packed`: ABI 1.2's packed decisions (the default path) equal the compact ones on the whole conformance
+//!   corpus, field for field and as JSON text, per call and in batches; the raw 1.2 exports.
 //! - `faults`: a guest stack overflow (also from a thread with a 256 KiB stack), exhausted fuel, a passed
 //!   deadline and the memory cap give deny + `host_failure`, and the next call runs on a fresh instance; a
 //!   batch gets the fuel budget once per request.
@@ -18,6 +20,7 @@ mod concurrency;
 mod conformance;
 mod faults;
 mod load_errors;
+mod packed;
 mod parity;
 
 use std::path::PathBuf;
