@@ -385,8 +385,14 @@ impl<'de> Scan<'de> {
         if required != rt.required {
             return None;
         }
-        if !out.is_sorted_by_key(|(a, _)| *a) {
-            out.sort_unstable_by_key(|(a, _)| *a);
+        // An insertion sort: a request's record has a few fields, often in order already (std's sort is a
+        // heapsort in the size-optimised wasm build).
+        for i in 1..out.len() {
+            let mut j = i;
+            while j > 0 && out[j - 1].0 > out[j].0 {
+                out.swap(j - 1, j);
+                j -= 1;
+            }
         }
         Some(out)
     }
