@@ -174,9 +174,10 @@ fn large_batch_decides_as_single_calls_in_order() {
     }
 }
 
-/// A batch is cut for its threads at guessed element starts (`},{`); the guesses are checked, so a batch whose
-/// strings are full of that pattern, with any number of threads, gives the decisions of its elements decided one
-/// by one, and a bad element anywhere is still one error for the whole batch.
+/// A batch is cut for its threads at guessed element starts (after `},`, where the text goes on as the first
+/// element begins); the guesses are checked, so a batch whose strings are full of `},{` and whose elements hold
+/// objects that begin like the elements, with any number of threads, gives the decisions of its elements decided
+/// one by one, and a bad element anywhere is still one error for the whole batch.
 #[test]
 fn batch_cut_guesses_inside_strings_do_not_change_decisions() {
     let bundle = crm();
@@ -191,6 +192,8 @@ fn batch_cut_guesses_inside_strings_do_not_change_decisions() {
                 2 => v["context"]["purpose"] = serde_json::json!(noisy.clone()),
                 3 => v["principal"]["id"] = serde_json::json!("adnet"),
                 4 => return serde_json::json!([noisy]).to_string(),
+                // Objects inside the element that begin as the batch's elements do (`{"principal"`).
+                5 => v["context"]["extra"] = serde_json::json!(vec![serde_json::json!({"principal": i}); 30]),
                 _ => v["id"] = serde_json::json!(i),
             }
             v.to_string()

@@ -173,8 +173,9 @@ impl Bundle {
     /// a whole, for its error.
     ///
     /// A large batch is decided on `threads` threads (natively; the wasm build has one). The text is cut at
-    /// guessed element starts (`guess_element_start`) into spans, four a thread, which the threads take in
-    /// turn; a span is decided from its start until the next cut is reached. A guess can be wrong (the pattern inside a string), so spans are
+    /// guessed element starts (`guess_element_start`: after `},`, the way the first element begins) into spans,
+    /// four a thread, which the threads take in turn; a span is decided from its start until the next cut is
+    /// reached. A guess can be wrong (the pattern inside a string), so spans are
     /// joined in order from the array's real first element: a span is taken only when the previous one ended
     /// exactly at its start, which proves the start is an element's; elsewhere the elements are decided here,
     /// one by one, until a span's start is reached. Each thread decides with a private copy of the `Arc`s
@@ -187,11 +188,13 @@ impl Bundle {
         // fixed share of the batch.
         let wanted = if threads > 1 { threads * 4 } else { 1 };
         let mut cuts = vec![first];
+        let signature = crate::compiled::element_signature(b, first);
         for k in 1..wanted {
+            let Some(signature) = signature else { break };
             // Each guess is looked for within its own share of the text, so the guesses read it once.
             let from = (json.len() * k / wanted).max(cuts[cuts.len() - 1] + 1);
             let to = json.len() * (k + 1) / wanted;
-            if let Some(c) = crate::compiled::guess_element_start(b, from, to) {
+            if let Some(c) = crate::compiled::guess_element_start(b, signature, from, to) {
                 cuts.push(c);
             }
         }

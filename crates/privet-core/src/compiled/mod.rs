@@ -31,7 +31,7 @@ use crate::manifest::Semantics;
 use eval::{Env, SliceEntity, slice_ancestors};
 use expr::{CPolicy, Compiler};
 use json::Cx;
-pub(crate) use scan::{array_start, guess_element_start, next_element};
+pub(crate) use scan::{array_start, element_signature, guess_element_start, next_element};
 use schema::{RecordTy, TypeId, TypedSchema};
 pub(crate) use store::FastStore;
 use store::Uids;

@@ -500,10 +500,26 @@ pub(crate) fn element_end(b: &[u8], start: usize) -> Option<usize> {
     (i > start).then_some(i)
 }
 
-/// A start offset for the element that begins near `from`: the `{` of the first `}`, `,`, `{` (whitespace
-/// allowed between them) whose comma lies in `from..to`. It is only a guess — the pattern may sit inside a string — that
-/// the caller confirms by reaching it element by element (see `Bundle::decide_batch_json`).
-pub(crate) fn guess_element_start(b: &[u8], from: usize, to: usize) -> Option<usize> {
+/// How the batch element at `first` begins: its text up to the end of its first key (`{"id"`), when it is an
+/// object with a plain first key. The elements of a batch are usually spelled alike, and nothing inside them is
+/// (a slice's entities begin `{"uid"`).
+pub(crate) fn element_signature(b: &[u8], first: usize) -> Option<&[u8]> {
+    if b.get(first) != Some(&b'{') {
+        return None;
+    }
+    let quote = skip_ws(b, first + 1);
+    if b.get(quote) != Some(&b'"') {
+        return None;
+    }
+    let close = quote + 1 + string_end(b.get(quote + 1..)?)?;
+    (b.get(close) == Some(&b'"')).then(|| b.get(first..=close)).flatten()
+}
+
+/// A start offset for the element that begins near `from`: the first place after a `}` and a comma (whitespace
+/// allowed around it), with the comma in `from..to`, where `signature` (see [`element_signature`]) follows. It is
+/// only a guess — the pattern may sit inside a string — that the caller confirms by reaching it element by
+/// element (see `Bundle::decide_raw_batch`).
+pub(crate) fn guess_element_start(b: &[u8], signature: &[u8], from: usize, to: usize) -> Option<usize> {
     let mut i = from;
     loop {
         i += b.get(i..to.min(b.len()))?.iter().position(|&c| c == b',')?;
@@ -512,7 +528,7 @@ pub(crate) fn guess_element_start(b: &[u8], from: usize, to: usize) -> Option<us
             before -= 1;
         }
         let after = skip_ws(b, i + 1);
-        if before > 0 && b[before - 1] == b'}' && b.get(after) == Some(&b'{') {
+        if before > 0 && b[before - 1] == b'}' && b.get(after..).is_some_and(|rest| rest.starts_with(signature)) {
             return Some(after);
         }
         i += 1;
