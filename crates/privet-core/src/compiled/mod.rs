@@ -288,6 +288,19 @@ impl Compiled {
         limits: &Limits,
         carry: &Carry,
     ) -> Option<Decision> {
+        self.decide_text(store, text, true, semantics, limits, carry)
+    }
+
+    /// `decide_json`, with the scanner tried first or not (`scan`: false when it has already declined the text).
+    fn decide_text(
+        &self,
+        store: &FastStore,
+        text: &str,
+        scan: bool,
+        semantics: Semantics,
+        limits: &Limits,
+        carry: &Carry,
+    ) -> Option<Decision> {
         if text.len() > limits.max_request_bytes {
             return None;
         }
@@ -298,7 +311,7 @@ impl Compiled {
         let mut resolve = self.resolver(store, &invalid);
         let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
         let context_of = |a: &EntRef| self.context_of(a);
-        let req = match scan::request(text, &mut cx, &context_of) {
+        let req = match scan.then(|| scan::request(text, &mut cx, &context_of)).flatten() {
             Some(r) => r,
             None => json::parse_with(
                 text,
@@ -322,36 +335,22 @@ impl Compiled {
         limits: &Limits,
         carry: &Carry,
     ) -> Option<Element> {
-        // Within the depth limit by the schema: scan the element in place, which also finds where it ends; an
-        // element the scanner does not take is delimited, then parsed by serde's visitors.
+        // Within the depth limit by the schema: scan the element in place, which also finds where it ends.
         if self.depth_safe {
             let invalid = Cell::new(false);
             let mut resolve = self.resolver(store, &invalid);
             let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
             let context_of = |a: &EntRef| self.context_of(a);
-            let parsed = match scan::request_at(batch, start, &mut cx, &context_of) {
-                Some(p) => Some(p),
-                None => {
-                    invalid.set(false);
-                    let end = scan::element_end(batch.as_bytes(), start)?;
-                    let max_slice = limits.max_slice_entities;
-                    let seed = json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice };
-                    match json::parse_with(batch.get(start..end)?, seed) {
-                        Some(req) => Some((req, end)),
-                        None => return Some(Element { end, decision: None }),
-                    }
-                }
-            };
-            if let Some((req, end)) = parsed {
-                if end - start <= limits.max_request_bytes {
-                    let decision =
-                        if invalid.get() { None } else { self.decide_parsed(store, req, &mut cx, semantics, carry) };
-                    return Some(Element { end, decision });
-                }
+            if let Some((req, end)) = scan::request_at(batch, start, &mut cx, &context_of) {
+                let decision = (end - start <= limits.max_request_bytes && !invalid.get())
+                    .then(|| self.decide_parsed(store, req, &mut cx, semantics, carry))
+                    .flatten();
+                return Some(Element { end, decision });
             }
         }
+        // Else delimit it, and parse it as a single request (the scanner, if it has not declined it already).
         let end = scan::element_end(batch.as_bytes(), start)?;
-        let decision = self.decide_json(store, batch.get(start..end)?, semantics, limits, carry);
+        let decision = self.decide_text(store, batch.get(start..end)?, !self.depth_safe, semantics, limits, carry);
         Some(Element { end, decision })
     }
 
