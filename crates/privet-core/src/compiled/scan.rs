@@ -93,6 +93,11 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Whether `s` is spelled in a JSON string by its own bytes: no quote, backslash or control character.
+pub(super) fn is_plain(s: &str) -> bool {
+    string_end(s.as_bytes()).is_none()
+}
+
 /// The offset of the first byte of `b` that ends a plain string: a quote, a backslash or a control character.
 /// Eight bytes at a time (SWAR: in each 64-bit word, the lowest byte whose high bit the masks leave set is the
 /// first such byte; bytes above it may be flagged spuriously by a borrow, and are ignored).
@@ -126,12 +131,7 @@ struct Scan<'de> {
 impl<'de> Scan<'de> {
     /// JSON whitespace.
     fn ws(&mut self) {
-        while let Some(c) = self.b.get(self.i) {
-            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-                break;
-            }
-            self.i += 1;
-        }
+        self.i = skip_ws(self.b, self.i);
     }
 
     fn peek_is(&self, c: u8) -> bool {
@@ -315,10 +315,15 @@ impl<'de> Scan<'de> {
     fn compact_uid(&mut self) -> Option<(&'de str, &'de str)> {
         self.word(b"{\"type\":")?;
         let ty = self.str()?;
+        Some((ty, self.compact_id()?))
+    }
+
+    /// The rest of a compact uid after its type: `,"id":"x"}`, the id.
+    fn compact_id(&mut self) -> Option<&'de str> {
         self.word(b",\"id\":")?;
         let id = self.str()?;
         self.eat(b'}')?;
-        Some((ty, id))
+        Some(id)
     }
 
     /// The request's principal (`slot` 0), action (1) or resource (2). The compact spelling with a type the
@@ -331,12 +336,10 @@ impl<'de> Scan<'de> {
                 // Type names are `::`-separated identifiers: spelled by their own bytes.
                 let Some(name) = cx.schema.types.get(t as usize).map(|et| &et.name) else { continue };
                 if self.key_is(name) {
-                    if self.word(b",\"id\":").is_none() {
-                        break;
+                    if let Some(id) = self.compact_id() {
+                        return Some((t, (cx.resolve)(t, id)));
                     }
-                    let id = self.str()?;
-                    self.eat(b'}')?;
-                    return Some((t, (cx.resolve)(t, id)));
+                    break;
                 }
             }
         }

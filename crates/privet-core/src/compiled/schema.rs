@@ -131,11 +131,12 @@ impl TypedSchema {
             let qualify = |n: &str| if ns.is_empty() { n.to_string() } else { format!("{ns}::{n}") };
             if let Some(ets) = body.get("entityTypes").and_then(Value::as_object) {
                 for (name, et) in ets {
-                    b.add_type(&qualify(name), false);
+                    let name = qualify(name);
+                    b.add_type(&name, false);
                     if let Some(ids) = et.get("enum") {
                         let ids: Option<Box<[Box<str>]>> =
                             ids.as_array()?.iter().map(|id| id.as_str().map(Box::from)).collect();
-                        let id = b.type_id(&qualify(name))?;
+                        let id = b.type_id(&name)?;
                         b.types[id as usize].enum_ids = Some(ids?);
                     }
                 }
@@ -212,7 +213,7 @@ impl TypedSchema {
         let max_depth = b.depth;
         let mut slot_types: [Vec<TypeId>; 3] = Default::default();
         for a in &actions {
-            for (slot, tys) in [(0, &a.principals), (1, &vec![a.type_id]), (2, &a.resources)] {
+            for (slot, tys) in [(0, &a.principals[..]), (1, std::slice::from_ref(&a.type_id)), (2, &a.resources[..])] {
                 for t in tys {
                     if !slot_types[slot].contains(t) {
                         slot_types[slot].push(*t);
@@ -319,8 +320,7 @@ impl Builder<'_> {
                 fields.sort_by_key(|f| f.0);
                 let required = fields.iter().filter(|f| f.2).count();
                 let names: Box<[Box<str>]> = fields.iter().map(|f| Box::from(self.names.name(f.0))).collect();
-                let plain =
-                    names.iter().all(|n| !n.is_empty() && n.bytes().all(|c| c != b'"' && c != b'\\' && c >= 0x20));
+                let plain = names.iter().all(|n| !n.is_empty() && super::scan::is_plain(n));
                 let plain_names = if plain { names } else { Box::default() };
                 Some(Ty::Record(Arc::new(RecordTy { fields, required, plain_names })))
             }
