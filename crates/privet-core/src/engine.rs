@@ -175,10 +175,10 @@ impl Bundle {
     /// A large batch is decided on `threads` threads (natively; the wasm build has one). The text is cut at
     /// guessed element starts (`guess_element_start`: after `},`, the way the first element begins) into spans,
     /// four a thread, which the threads take in turn; a span is decided from its start until the next cut is
-    /// reached. A guess can be wrong (the pattern inside a string), so spans are
-    /// joined in order from the array's real first element: a span is taken only when the previous one ended
-    /// exactly at its start, which proves the start is an element's; elsewhere the elements are decided here,
-    /// one by one, until a span's start is reached. Each thread decides with a private copy of the `Arc`s
+    /// reached. A guess can be wrong (an object inside an element spelled alike), so spans are joined in order
+    /// from the array's real first element: a span is taken only when the previous one ended exactly at its
+    /// start, which proves the start is an element's; elsewhere the elements are decided here, one by one, until
+    /// a span's start is reached. Each thread decides with a private copy of the `Arc`s
     /// decisions carry (bundle hash, policy infos): cloning shared ones for every decision made their reference
     /// counts bounce between cores, and the threads were then no faster than one.
     fn decide_raw_batch(&self, compiled: &Compiled, json: &str, threads: usize) -> Option<Vec<Decision>> {
@@ -188,14 +188,14 @@ impl Bundle {
         // fixed share of the batch.
         let wanted = if threads > 1 { threads * 4 } else { 1 };
         let mut cuts = vec![first];
-        let signature = crate::compiled::element_signature(b, first);
-        for k in 1..wanted {
-            let Some(signature) = signature else { break };
-            // Each guess is looked for within its own share of the text, so the guesses read it once.
-            let from = (json.len() * k / wanted).max(cuts[cuts.len() - 1] + 1);
-            let to = json.len() * (k + 1) / wanted;
-            if let Some(c) = crate::compiled::guess_element_start(b, signature, from, to) {
-                cuts.push(c);
+        if let Some(signature) = crate::compiled::element_signature(b, first) {
+            for k in 1..wanted {
+                // Each guess is looked for within its own share of the text, so the guesses read it once.
+                let from = (json.len() * k / wanted).max(cuts[cuts.len() - 1] + 1);
+                let to = json.len() * (k + 1) / wanted;
+                if let Some(c) = crate::compiled::guess_element_start(b, signature, from, to) {
+                    cuts.push(c);
+                }
             }
         }
         let stops: Vec<usize> = cuts.iter().skip(1).copied().chain([usize::MAX]).collect();
@@ -494,13 +494,10 @@ struct Span {
 /// sharing the work (32 KiB of text a thread, about 128 plain requests).
 fn batch_threads(bytes: usize) -> usize {
     const MIN_PER_THREAD: usize = 32 * 1024;
-    if cfg!(target_arch = "wasm32") || bytes < 2 * MIN_PER_THREAD {
-        return 1;
-    }
     pool_threads().min(bytes / MIN_PER_THREAD).clamp(1, 64)
 }
 
-/// The threads of the pool batches are decided on.
+/// The threads of the pool batches are decided on (one in the wasm build).
 #[cfg(not(target_arch = "wasm32"))]
 fn pool_threads() -> usize {
     rayon::current_num_threads()
@@ -511,8 +508,8 @@ fn pool_threads() -> usize {
     1
 }
 
-/// Runs `work` `n` times, at once on the pool's threads (the caller's included); the results in no particular
-/// order.
+/// Runs `work` `n` times, at once on the pool's threads (in the wasm build, one after the other on the caller's);
+/// the results in no particular order.
 #[cfg(not(target_arch = "wasm32"))]
 fn on_threads<R: Send>(n: usize, work: impl Fn() -> R + Sync + Send) -> Vec<R> {
     use rayon::prelude::*;
