@@ -9,6 +9,8 @@ use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet
 use privet::{Bundle, BundleSources, SourceFile, Verdict};
 use serde_json::{Value, json};
 
+use crate::random_worlds::rng::Rng;
+
 const SCHEMA: &str = r#"namespace E {
   entity Color enum ["red", "blue", "green"];
   entity Team in [Team];
@@ -40,18 +42,6 @@ permit (principal, action, resource) when { [E::Color::"red", E::Color::"blue"].
 "#;
 
 const COLORS: [&str; 5] = ["red", "blue", "green", "purple", "Red"];
-
-/// A small generator (xorshift), seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 fn uid(ty: &str, id: &str) -> Value {
     json!({"type": format!("E::{ty}"), "id": id})
@@ -144,7 +134,7 @@ fn bundle(store: &[Value], semantics: &str) -> Bundle {
 
 #[test]
 fn enumerated_entity_types_decide_as_cedar_on_both_paths() {
-    let mut rng = Rng(0x5eed_e0f5);
+    let mut rng = Rng::derive(0x5eed_e0f5, 0);
     let store = store(&mut rng);
     let (schema, _) = Schema::from_cedarschema_str(SCHEMA).unwrap();
     let policies = PolicySet::from_str(POLICIES).unwrap();

@@ -19,7 +19,7 @@ mod exprs;
 mod oracle;
 mod policies;
 mod requests;
-mod rng;
+pub(crate) mod rng;
 mod schema;
 mod terms;
 mod values;
