@@ -15,6 +15,7 @@ pub(crate) mod ext;
 mod json;
 mod scan;
 mod schema;
+mod shape;
 mod store;
 mod value;
 
@@ -33,6 +34,7 @@ use expr::{CPolicy, Compiler};
 use json::Cx;
 pub(crate) use scan::{array_start, element_signature, guess_element_start, next_element};
 use schema::{RecordTy, TypeId, TypedSchema};
+use shape::Shapes;
 pub(crate) use store::FastStore;
 use store::Uids;
 use value::{EntId, EntRef, Names, Val};
@@ -110,6 +112,8 @@ pub(crate) struct Compiled {
     actions: Vec<(EntId, TypeId, Vec<EntId>)>,
     /// Whether the schema's nesting keeps every request the fast path accepts within the JSON depth limit.
     depth_safe: bool,
+    /// Request spellings learned from requests the scanner read.
+    shapes: Shapes,
 }
 
 impl Compiled {
@@ -205,7 +209,17 @@ impl Compiled {
         }
         let depth_safe = schema.max_depth + 8 <= limits.max_json_depth;
         let carry = Carry { hash: hash.clone(), infos };
-        Some(Compiled { schema, names, policies: compiled, carry, plans, base_uids: uids, actions, depth_safe })
+        Some(Compiled {
+            schema,
+            names,
+            policies: compiled,
+            carry,
+            plans,
+            base_uids: uids,
+            actions,
+            depth_safe,
+            shapes: Shapes::default(),
+        })
     }
 
     /// The hash and policy infos decisions carry.
@@ -311,7 +325,12 @@ impl Compiled {
         let mut resolve = self.resolver(store, &invalid);
         let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
         let context_of = |a: &EntRef| self.context_of(a);
-        let req = match scan.then(|| scan::request(text, &mut cx, &context_of)).flatten() {
+        let whole = |cx: &mut Cx<'_>| {
+            let b = text.as_bytes();
+            let (req, end) = self.scan_at(text, scan::skip_ws(b, 0), cx, &context_of)?;
+            (scan::skip_ws(b, end) == b.len()).then_some(req)
+        };
+        let req = match scan.then(|| whole(&mut cx)).flatten() {
             Some(r) => r,
             None => json::parse_with(
                 text,
@@ -341,7 +360,7 @@ impl Compiled {
             let mut resolve = self.resolver(store, &invalid);
             let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
             let context_of = |a: &EntRef| self.context_of(a);
-            if let Some((req, end)) = scan::request_at(batch, start, &mut cx, &context_of) {
+            if let Some((req, end)) = self.scan_at(batch, start, &mut cx, &context_of) {
                 let decision = (end - start <= limits.max_request_bytes && !invalid.get())
                     .then(|| self.decide_parsed(store, req, &mut cx, semantics, carry))
                     .flatten();
@@ -352,6 +371,27 @@ impl Compiled {
         let end = scan::element_end(batch.as_bytes(), start)?;
         let decision = self.decide_text(store, batch.get(start..end)?, !self.depth_safe, semantics, limits, carry);
         Some(Element { end, decision })
+    }
+
+    /// Reads the request object at `start` of `text` by a learned spelling, else by the scanner, which then
+    /// learns its spelling while there is room (see `shape.rs`): the request and the offset past its end.
+    fn scan_at<'de, 'c>(
+        &self,
+        text: &'de str,
+        start: usize,
+        cx: &mut Cx<'_>,
+        context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+    ) -> Option<(json::ParsedRequest<'de>, usize)> {
+        if let Some(read) = self.shapes.read(text, start, cx, context_of) {
+            return Some(read);
+        }
+        let read = scan::request_at(text, start, cx, context_of)?;
+        if self.shapes.has_room() {
+            if let Some(shape) = scan::learn_at(text, start, cx, context_of) {
+                self.shapes.add(shape);
+            }
+        }
+        Some(read)
     }
 
     /// Resolves a request's uids against the store's: interned when known, else local to the request. A uid of an

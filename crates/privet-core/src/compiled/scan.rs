@@ -13,9 +13,11 @@ use std::sync::Arc;
 
 use super::json::{Cx, ParsedRequest};
 use super::schema::{RecordTy, Ty, TypeId};
+use super::shape::{Hole, Scalar, Shape};
 use super::value::{AttrId, EntRef, Val};
 
 /// Scans `text` as a request; `None` when it is not of the shape this scanner reads.
+#[cfg(test)]
 pub(crate) fn request<'de, 'c>(
     text: &'de str,
     cx: &mut Cx<'_>,
@@ -36,57 +38,89 @@ pub(crate) fn request_at<'de, 'c>(
     cx: &mut Cx<'_>,
     context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
 ) -> Option<(ParsedRequest<'de>, usize)> {
-    let mut s = Scan { text, b: text.as_bytes(), i: start };
-    s.eat(b'{')?;
-    let (mut principal, mut action, mut resource) = (None, None, None);
-    let (mut context, mut entities_seen, mut id) = (None, false, None);
-    s.ws();
-    if !s.peek_is(b'}') {
-        loop {
-            s.ws();
-            let key = s.key()?;
-            s.ws();
-            s.eat(b':')?;
-            s.ws();
-            match key {
-                "principal" if principal.is_none() => principal = Some(s.slot_uid(cx, 0)?),
-                "action" if action.is_none() => action = Some(s.slot_uid(cx, 1)?),
-                "resource" if resource.is_none() => resource = Some(s.slot_uid(cx, 2)?),
-                "context" if context.is_none() => {
-                    let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
-                    context = Some(s.record(rt, cx)?);
-                }
-                "entities" if !entities_seen => {
-                    // Only an empty slice: a request with entities is parsed by json.rs.
-                    s.eat(b'[')?;
-                    s.ws();
-                    s.eat(b']')?;
-                    entities_seen = true;
-                }
-                "id" if id.is_none() => id = Some(s.scalar()?),
-                _ => return None,
-            }
-            s.ws();
-            if s.eat(b',').is_none() {
-                break;
-            }
-        }
-    }
-    s.eat(b'}')?;
-    let req = ParsedRequest {
-        principal: principal?,
-        action: action?,
-        resource: resource?,
-        context: Some(Arc::from(context?)),
-        raw_context: None,
-        entities: Vec::new(),
-        id,
-    };
+    let mut s = Scan::new(text, start);
+    let req = s.request(cx, context_of)?;
     Some((req, s.i))
 }
 
+/// Scans the request at `start` as `request_at` does and learns its spelling: `None` when it is not read, or not
+/// of a shape a [`Shape`] can hold (uids in the compact spelling, context fields of type bool, long or string).
+pub(crate) fn learn_at<'c>(
+    text: &str,
+    start: usize,
+    cx: &mut Cx<'_>,
+    context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+) -> Option<Shape> {
+    let mut s = Scan::new(text, start);
+    s.learn = Learn::On(Vec::new());
+    let req = s.request(cx, context_of)?;
+    let Learn::On(holes) = s.learn else { return None };
+    let context = context_of(&req.action.1)?;
+    Shape::new(text.as_bytes().get(start..s.i)?, start, &holes, context)
+}
+
+impl<'de> Scan<'de> {
+    /// The request object at the current position, up to and including its closing brace.
+    fn request<'c>(
+        &mut self,
+        cx: &mut Cx<'_>,
+        context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+    ) -> Option<ParsedRequest<'de>> {
+        let s = self;
+        s.eat(b'{')?;
+        let (mut principal, mut action, mut resource) = (None, None, None);
+        let (mut context, mut entities_seen, mut id) = (None, false, None);
+        s.ws();
+        if !s.peek_is(b'}') {
+            loop {
+                s.ws();
+                let key = s.key()?;
+                s.ws();
+                s.eat(b':')?;
+                s.ws();
+                match key {
+                    "principal" if principal.is_none() => principal = Some(s.slot_uid(cx, 0)?),
+                    "action" if action.is_none() => action = Some(s.slot_uid(cx, 1)?),
+                    "resource" if resource.is_none() => resource = Some(s.slot_uid(cx, 2)?),
+                    "context" if context.is_none() => {
+                        let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
+                        context = Some(s.record(rt, cx)?);
+                    }
+                    "entities" if !entities_seen => {
+                        // Only an empty slice: a request with entities is parsed by json.rs.
+                        s.eat(b'[')?;
+                        s.ws();
+                        s.eat(b']')?;
+                        entities_seen = true;
+                    }
+                    "id" if id.is_none() => {
+                        let at = s.i;
+                        id = Some(s.scalar()?);
+                        s.hole(at, s.i, Hole::Id);
+                    }
+                    _ => return None,
+                }
+                s.ws();
+                if s.eat(b',').is_none() {
+                    break;
+                }
+            }
+        }
+        s.eat(b'}')?;
+        Some(ParsedRequest {
+            principal: principal?,
+            action: action?,
+            resource: resource?,
+            context: Some(context?),
+            raw_context: None,
+            entities: Vec::new(),
+            id,
+        })
+    }
+}
+
 /// The offset of the first byte at or after `i` that is not JSON whitespace.
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
         i += 1;
     }
@@ -122,13 +156,43 @@ fn string_end(b: &[u8]) -> Option<usize> {
     chunks.remainder().iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| base + p)
 }
 
-struct Scan<'de> {
+/// Whether a scan learns the spelling of what it reads (see `learn_at`).
+enum Learn {
+    Off,
+    /// The values read so far: their spans and what they are.
+    On(Vec<(usize, usize, Hole)>),
+    /// What was read is not of a shape a [`Shape`] holds.
+    Failed,
+}
+
+pub(super) struct Scan<'de> {
     text: &'de str,
     b: &'de [u8],
-    i: usize,
+    pub(super) i: usize,
+    learn: Learn,
 }
 
 impl<'de> Scan<'de> {
+    pub(super) fn new(text: &'de str, i: usize) -> Scan<'de> {
+        Scan { text, b: text.as_bytes(), i, learn: Learn::Off }
+    }
+
+    /// When learning: the value read from `start` to `end` is a hole of the spelling.
+    #[inline(always)]
+    fn hole(&mut self, start: usize, end: usize, hole: Hole) {
+        if let Learn::On(holes) = &mut self.learn {
+            holes.push((start, end, hole));
+        }
+    }
+
+    /// When learning: what is being read cannot be learned.
+    #[inline(always)]
+    fn unlearnable(&mut self) {
+        if matches!(self.learn, Learn::On(_)) {
+            self.learn = Learn::Failed;
+        }
+    }
+
     /// JSON whitespace.
     fn ws(&mut self) {
         self.i = skip_ws(self.b, self.i);
@@ -148,7 +212,7 @@ impl<'de> Scan<'de> {
     }
 
     /// A string without escapes or control characters.
-    fn str(&mut self) -> Option<&'de str> {
+    pub(super) fn str(&mut self) -> Option<&'de str> {
         self.eat(b'"')?;
         let start = self.i;
         let rest = self.b.get(start..)?;
@@ -200,7 +264,7 @@ impl<'de> Scan<'de> {
 
     /// An integer literal as serde_json reads it into an `i64` (`-0`, fractions and exponents are refused, and
     /// so are literals of more than 18 digits, which json.rs reads with its overflow checks).
-    fn long(&mut self) -> Option<i64> {
+    pub(super) fn long(&mut self) -> Option<i64> {
         let neg = self.eat(b'-').is_some();
         let start = self.i;
         // Up to 18 digits cannot overflow.
@@ -226,7 +290,7 @@ impl<'de> Scan<'de> {
 
     /// The literal `word`.
     #[inline(always)]
-    fn word(&mut self, word: &[u8]) -> Option<()> {
+    pub(super) fn word(&mut self, word: &[u8]) -> Option<()> {
         if self.b.get(self.i..self.i + word.len())? == word {
             self.i += word.len();
             Some(())
@@ -235,7 +299,7 @@ impl<'de> Scan<'de> {
         }
     }
 
-    fn bool(&mut self) -> Option<bool> {
+    pub(super) fn bool(&mut self) -> Option<bool> {
         match self.b.get(self.i)? {
             b't' => self.word(b"true").map(|()| true),
             b'f' => self.word(b"false").map(|()| false),
@@ -244,7 +308,7 @@ impl<'de> Scan<'de> {
     }
 
     /// The request's `id`: a string, an integer, a boolean or null, echoed as given.
-    fn scalar(&mut self) -> Option<serde_json::Value> {
+    pub(super) fn scalar(&mut self) -> Option<serde_json::Value> {
         Some(match self.b.get(self.i)? {
             b'"' => serde_json::Value::String(self.str()?.to_string()),
             b'n' => {
@@ -336,7 +400,10 @@ impl<'de> Scan<'de> {
                 // Type names are `::`-separated identifiers: spelled by their own bytes.
                 let Some(name) = cx.schema.types.get(t as usize).map(|et| &et.name) else { continue };
                 if self.key_is(name) {
+                    let id_at = self.i + 6;
                     if let Some(id) = self.compact_id() {
+                        // The id string, without the closing brace.
+                        self.hole(id_at, self.i - 1, Hole::Uid(slot as u8, t));
                         return Some((t, (cx.resolve)(t, id)));
                     }
                     break;
@@ -344,6 +411,7 @@ impl<'de> Scan<'de> {
             }
         }
         self.i = at;
+        self.unlearnable();
         self.uid(cx)
     }
 
@@ -353,11 +421,28 @@ impl<'de> Scan<'de> {
         Some((ty, (cx.resolve)(ty, i)))
     }
 
-    /// A closed record of type `rt`, sorted by attribute id (as `json::record`).
-    fn record(&mut self, rt: &RecordTy, cx: &mut Cx<'_>) -> Option<Vec<(AttrId, Val)>> {
+    /// A closed record of type `rt`, sorted by attribute id (as `json::record`), made with one allocation.
+    fn record(&mut self, rt: &RecordTy, cx: &mut Cx<'_>) -> Option<Arc<[(AttrId, Val)]>> {
+        const INLINE: usize = 8;
+        let take = |f: &mut (AttrId, Val)| std::mem::replace(f, (0, Val::Bool(false)));
+        if rt.fields.len() <= INLINE {
+            let mut buf: [(AttrId, Val); INLINE] = [const { (0, Val::Bool(false)) }; INLINE];
+            let n = self.fields(rt, cx, &mut buf)?;
+            // An exact-size iterator: the `Arc` is allocated once, at its size.
+            Some(buf.get_mut(..n)?.iter_mut().map(take).collect())
+        } else {
+            let mut buf = vec![(0, Val::Bool(false)); rt.fields.len()];
+            let n = self.fields(rt, cx, &mut buf)?;
+            Some(buf.get_mut(..n)?.iter_mut().map(take).collect())
+        }
+    }
+
+    /// The fields of a record of type `rt` into `out` (room for each of its fields), sorted by attribute id:
+    /// their number.
+    fn fields(&mut self, rt: &RecordTy, cx: &mut Cx<'_>, out: &mut [(AttrId, Val)]) -> Option<usize> {
         self.eat(b'{')?;
         self.ws();
-        let mut out: Vec<(AttrId, Val)> = Vec::with_capacity(rt.fields.len());
+        let mut n = 0;
         let mut required = 0;
         if !self.peek_is(b'}') {
             loop {
@@ -368,15 +453,23 @@ impl<'de> Scan<'de> {
                         rt.fields.iter().find(|(a, _, _)| cx.names.name(*a) == key)?
                     }
                 };
-                if out.iter().any(|(a, _)| a == id) {
+                if out.get(..n)?.iter().any(|(a, _)| a == id) {
                     return None;
                 }
                 required += usize::from(*req);
                 self.ws();
                 self.eat(b':')?;
                 self.ws();
+                let at = self.i;
                 let v = self.value(ty, cx)?;
-                out.push((*id, v));
+                match ty {
+                    Ty::Bool => self.hole(at, self.i, Hole::Field(*id, Scalar::Bool)),
+                    Ty::Long => self.hole(at, self.i, Hole::Field(*id, Scalar::Long)),
+                    Ty::String => self.hole(at, self.i, Hole::Field(*id, Scalar::String)),
+                    _ => self.unlearnable(),
+                }
+                *out.get_mut(n)? = (*id, v);
+                n += 1;
                 self.ws();
                 if self.eat(b',').is_none() {
                     break;
@@ -390,6 +483,7 @@ impl<'de> Scan<'de> {
         }
         // An insertion sort: a request's record has a few fields, often in order already (std's sort is a
         // heapsort in the size-optimised wasm build).
+        let out = out.get_mut(..n)?;
         for i in 1..out.len() {
             let mut j = i;
             while j > 0 && out[j - 1].0 > out[j].0 {
@@ -397,7 +491,7 @@ impl<'de> Scan<'de> {
                 j -= 1;
             }
         }
-        Some(out)
+        Some(n)
     }
 
     /// A value of a schema type. Extension values are left to json.rs.
@@ -423,7 +517,7 @@ impl<'de> Scan<'de> {
                 self.eat(b']')?;
                 Val::Set(Arc::from(out))
             }
-            Ty::Record(rt) => Val::Rec(Arc::from(self.record(rt, cx)?)),
+            Ty::Record(rt) => Val::Rec(self.record(rt, cx)?),
             Ty::Entity(want) => {
                 let (ty, r) = self.uid(cx)?;
                 if ty != *want {

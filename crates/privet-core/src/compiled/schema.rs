@@ -14,7 +14,7 @@ use super::value::{AttrId, Names};
 pub(crate) type TypeId = u32;
 
 /// A resolved attribute type.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Ty {
     Bool,
     Long,
@@ -57,7 +57,7 @@ impl ExtTy {
 }
 
 /// A closed record type: attributes sorted by id, each with whether it is required.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct RecordTy {
     pub(crate) fields: Vec<(AttrId, Ty, bool)>,
     /// Number of required fields.
@@ -208,6 +208,16 @@ impl TypedSchema {
                     resources,
                     context,
                 });
+            }
+        }
+        // Actions with alike context types share one `Arc`, so that a request spelling learned from one action's
+        // requests serves the others' too (`shape.rs` compares context types by address).
+        for i in 1..actions.len() {
+            let (done, rest) = actions.split_at_mut(i);
+            let Some(this) = rest.first_mut() else { break };
+            let same = done.iter().filter_map(|a| a.context.as_ref()).find(|c| Some(*c) == this.context.as_ref());
+            if let Some(same) = same {
+                this.context = Some(same.clone());
             }
         }
         let max_depth = b.depth;

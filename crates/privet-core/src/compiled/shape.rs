@@ -1,0 +1,373 @@
+//! Learned request spellings. A producer spells its requests alike: the same keys in the same order, the same
+//! whitespace, the same entity types; only the values change. After the scanner (`scan.rs`) has read a request,
+//! its text with the values cut out is kept as a [`Shape`] (a few per compiled policy set). A later request is
+//! matched against those first: the literal runs compared as bytes, the values between them read by the
+//! scanner's own readers. A request that matches a shape is, outside its values, byte for byte a request the
+//! scanner read, so it reads to exactly what the scanner would read from it; one that matches none is read by
+//! the scanner.
+//!
+//! A shape holds the three uids in the compact spelling (`{"type":"T","id":"x"}`, type in the literal, id a
+//! value), the request id, and context fields of type bool, long or string; a request with anything else (a
+//! nested record, a set, an entity in the context, a slice) is not learned, and is always read by the scanner.
+
+use std::sync::{Arc, OnceLock};
+
+use super::json::{Cx, ParsedRequest};
+use super::scan::Scan;
+use super::schema::{RecordTy, TypeId};
+use super::value::{AttrId, EntRef, Val};
+
+/// How many spellings a compiled policy set learns. A request that matches none of them costs a failed
+/// comparison per learned spelling, most of them within a few bytes.
+const SLOTS: usize = 8;
+
+/// The most context fields a shape holds.
+const MAX_FIELDS: usize = 8;
+
+/// A value of a request that a learned spelling leaves out, as the scanner reports it while learning.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Hole {
+    /// The request's `id`: a scalar.
+    Id,
+    /// The id string of the principal (slot 0), action (1) or resource (2), whose type is in the literal.
+    Uid(u8, TypeId),
+    /// A context field's value.
+    Field(AttrId, Scalar),
+}
+
+/// The type of a context field a shape holds.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Scalar {
+    Bool,
+    Long,
+    String,
+}
+
+#[derive(Debug)]
+enum Part {
+    /// Bytes that must be there as they are.
+    Lit(Box<[u8]>),
+    Id,
+    Uid(u8, TypeId),
+    /// A context field: its position in the sorted record, and its type.
+    Field(u8, Scalar),
+}
+
+/// One learned spelling.
+#[derive(Debug)]
+pub(crate) struct Shape {
+    parts: Box<[Part]>,
+    /// The context type the fields were read with: the learning request's action's. A request whose action has
+    /// another context type does not match.
+    context: Arc<RecordTy>,
+    /// The context's attributes, sorted (the record's order).
+    fields: Box<[AttrId]>,
+}
+
+impl Shape {
+    /// The spelling of the request `bytes` (which start at offset `start` of the text the hole spans index),
+    /// given its holes in text order. `None` when the holes do not make a shape (a uid not compact, too many
+    /// fields).
+    pub(super) fn new(
+        bytes: &[u8],
+        start: usize,
+        holes: &[(usize, usize, Hole)],
+        context: &Arc<RecordTy>,
+    ) -> Option<Shape> {
+        let mut fields: Vec<AttrId> = holes
+            .iter()
+            .filter_map(|(_, _, h)| match h {
+                Hole::Field(a, _) => Some(*a),
+                _ => None,
+            })
+            .collect();
+        fields.sort_unstable();
+        if fields.len() > MAX_FIELDS || fields.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        let mut uids = [false; 3];
+        let mut parts = Vec::with_capacity(holes.len() * 2 + 1);
+        let mut at = start;
+        for &(from, to, hole) in holes {
+            // A reversed range (a hole before the previous one's end) is `None`.
+            let lit = bytes.get(at.checked_sub(start)?..from.checked_sub(start)?)?;
+            if !lit.is_empty() {
+                parts.push(Part::Lit(lit.into()));
+            }
+            parts.push(match hole {
+                Hole::Id => Part::Id,
+                Hole::Uid(slot, t) => {
+                    *uids.get_mut(usize::from(slot))? = true;
+                    Part::Uid(slot, t)
+                }
+                Hole::Field(a, k) => Part::Field(u8::try_from(fields.binary_search(&a).ok()?).ok()?, k),
+            });
+            at = to;
+        }
+        let tail = bytes.get(at.checked_sub(start)?..)?;
+        if !tail.is_empty() {
+            parts.push(Part::Lit(tail.into()));
+        }
+        (uids == [true; 3]).then(|| Shape { parts: parts.into(), context: context.clone(), fields: fields.into() })
+    }
+
+    /// Reads the request at `start` of `text` if it has this spelling: the request and the offset just past its
+    /// closing brace, as `scan::request_at` gives them.
+    fn read<'de, 'c>(
+        &self,
+        text: &'de str,
+        start: usize,
+        cx: &mut Cx<'_>,
+        context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+    ) -> Option<(ParsedRequest<'de>, usize)> {
+        let mut s = Scan::new(text, start);
+        let mut uids: [(TypeId, &str); 3] = [(0, ""); 3];
+        let mut id = None;
+        let mut vals: [Val; MAX_FIELDS] = [const { Val::Bool(false) }; MAX_FIELDS];
+        for part in &self.parts {
+            match part {
+                Part::Lit(lit) => s.word(lit)?,
+                Part::Id => id = Some(s.scalar()?),
+                Part::Uid(slot, t) => *uids.get_mut(usize::from(*slot))? = (*t, s.str()?),
+                Part::Field(pos, k) => {
+                    *vals.get_mut(usize::from(*pos))? = match k {
+                        Scalar::Bool => Val::Bool(s.bool()?),
+                        Scalar::Long => Val::Long(s.long()?),
+                        Scalar::String => Val::Str(Arc::from(s.str()?)),
+                    }
+                }
+            }
+        }
+        // Uids are resolved only once the whole text has matched (resolving has effects: see the resolver).
+        let [(pt, p), (at, a), (rt, r)] = uids;
+        let action = (cx.resolve)(at, a);
+        if !context_of(&action).is_some_and(|c| Arc::ptr_eq(c, &self.context)) {
+            return None;
+        }
+        let principal = (cx.resolve)(pt, p);
+        let resource = (cx.resolve)(rt, r);
+        let take = |v: &mut Val| std::mem::replace(v, Val::Bool(false));
+        // An exact-size iterator: the record's `Arc` is allocated once, at its size.
+        let context = self.fields.iter().zip(vals.iter_mut()).map(|(a, v)| (*a, take(v))).collect();
+        let req = ParsedRequest {
+            principal: (pt, principal),
+            action: (at, action),
+            resource: (rt, resource),
+            context: Some(context),
+            raw_context: None,
+            entities: Vec::new(),
+            id,
+        };
+        Some((req, s.i))
+    }
+}
+
+/// The spellings a compiled policy set has learned, tried in the order they were learned.
+#[derive(Debug, Default)]
+pub(crate) struct Shapes([OnceLock<Shape>; SLOTS]);
+
+impl Shapes {
+    /// The request at `start` of `text` read by the first learned spelling it matches.
+    pub(crate) fn read<'de, 'c>(
+        &self,
+        text: &'de str,
+        start: usize,
+        cx: &mut Cx<'_>,
+        context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+    ) -> Option<(ParsedRequest<'de>, usize)> {
+        for slot in &self.0 {
+            if let Some(r) = slot.get()?.read(text, start, cx, context_of) {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    /// Whether another spelling can be learned.
+    pub(crate) fn has_room(&self) -> bool {
+        self.0.last().is_some_and(|s| s.get().is_none())
+    }
+
+    /// Keeps `shape` in the first free slot (if another thread takes it first, `shape` is dropped).
+    pub(crate) fn add(&self, shape: Shape) {
+        if let Some(slot) = self.0.iter().find(|s| s.get().is_none()) {
+            let _ = slot.set(shape);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::json::{self, Cx, RequestSeed};
+    use super::super::scan::{learn_at, request_at};
+    use super::super::schema::{RecordTy, TypeId, TypedSchema};
+    use super::super::store::Uids;
+    use super::super::value::{EntRef, Names};
+    use super::Shapes;
+
+    /// A SplitMix64 generator for the cases.
+    struct Rng(u64);
+
+    impl Rng {
+        fn pick(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        }
+
+        /// Mostly one of the first `valid` entries of `list`, sometimes any.
+        fn choose<'l>(&mut self, list: &[&'l str], valid: usize) -> &'l str {
+            let n = if self.pick(4) == 0 { list.len() } else { valid };
+            list[self.pick(n)]
+        }
+    }
+
+    const SCHEMA: &str = r#"{"N": {"entityTypes": {"U": {}, "R": {}},
+        "actions": {
+          "a1": {"appliesTo": {"principalTypes": ["U"], "resourceTypes": ["R"], "context": {"type": "Record",
+            "attributes": {"s": {"type": "String"}, "n": {"type": "Long"}, "b": {"type": "Boolean", "required": false}}}}},
+          "a2": {"appliesTo": {"principalTypes": ["U"], "resourceTypes": ["R"], "context": {"type": "Record",
+            "attributes": {"s": {"type": "String"}, "n": {"type": "Long"}, "b": {"type": "Boolean", "required": false}}}}},
+          "a3": {"appliesTo": {"principalTypes": ["U"], "resourceTypes": ["R"], "context": {"type": "Record",
+            "attributes": {"s": {"type": "String"}, "n": {"type": "Long"}, "b": {"type": "Boolean"}}}}}
+        }}}"#;
+
+    /// Requests spelled as the learned ones but with any values (valid or not), or with a byte of the spelling
+    /// changed: whenever a learned shape reads one, json.rs reads it to the same request; and the shapes read
+    /// most of the valid ones.
+    #[test]
+    fn a_learned_spelling_reads_requests_as_json_rs_does() {
+        let schema_json: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        let mut names = Names::default();
+        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
+        let mut uids = Uids::new(schema.types.len());
+        let acts: Vec<(EntRef, Arc<RecordTy>)> = schema
+            .actions
+            .iter()
+            .map(|a| (EntRef::Known(uids.intern(a.type_id, &a.id)), a.context.clone().unwrap()))
+            .collect();
+        // a1 and a2 have alike contexts (one type); a3's has `b` required.
+        assert!(Arc::ptr_eq(&acts[0].1, &acts[1].1) && !Arc::ptr_eq(&acts[0].1, &acts[2].1));
+        let u_ty: TypeId = schema.type_id("N::U").unwrap();
+        uids.intern(u_ty, "alice");
+        let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+
+        let ids = ["7", "0", "-3", "\"req\"", "null", "true", "1.5", "\"a\\\"b\"", "01", "[1]", "9223372036854775808"];
+        let names_ = ["alice", "bob", "", "é中", "v255", "a\\\"b", "x\\u0041", "tab\t"];
+        let acts_ = ["a1", "a2", "a3", "nope", "a\\u0031"];
+        let strs = ["\"x\"", "\"\"", "\"é\"", "\"a\\\"b\"", "5", "null", "\"tab\tin\""];
+        let longs = ["1", "0", "12", "-0", "-9223372036854775808", "1.0", "1e3", "01", "\"1\"", "9223372036854775808"];
+        let bools = ["true", "false", "null", "tru", "1"];
+        let request = |r: &mut Rng, ws: &str| {
+            format!(
+                r#"{{"id":{},{ws}"principal":{{"type":"N::U","id":"{}"}},"action":{{"type":"N::Action","id":"{}"}},"resource":{{"type":"N::R","id":"{}"}},"context":{{"s":{},"n":{},"b":{}}}}}"#,
+                r.choose(&ids, 4),
+                r.choose(&names_, 5),
+                r.choose(&acts_, 3),
+                r.choose(&names_, 5),
+                r.choose(&strs, 3),
+                r.choose(&longs, 3),
+                r.choose(&bools, 2),
+            )
+        };
+
+        let mut rng = Rng(11);
+        let shapes = Shapes::default();
+        // Learn the spellings of requests the scanner reads and no learned spelling does: one per whitespace choice
+        // ("" or " ") and context type (a1's and a2's, or a3's), four in all.
+        let mut learned = 0;
+        for _ in 0..10_000 {
+            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+            let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+            let ws = ["", " "][rng.pick(2)];
+            let text = request(&mut rng, ws);
+            if request_at(&text, 0, &mut cx, &context_of).is_some()
+                && shapes.read(&text, 0, &mut cx, &context_of).is_none()
+            {
+                shapes.add(learn_at(&text, 0, &mut cx, &context_of).expect("a learnable request"));
+                learned += 1;
+            }
+        }
+        assert_eq!(learned, 4);
+        let (mut read, mut valid) = (0, 0);
+        for n in 0..40_000 {
+            let ws = ["", " ", "  "][rng.pick(3)];
+            let mut text = request(&mut rng, ws);
+            if n % 5 == 0 {
+                // A byte of the spelling (or of a value) changed, dropped or added.
+                let mut bytes = text.into_bytes();
+                let at = rng.pick(bytes.len());
+                match rng.pick(3) {
+                    0 => bytes[at] = b" ,:{}[]\"x0"[rng.pick(10)],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, b" ,:{}\"x0"[rng.pick(8)]),
+                }
+                let Ok(t) = String::from_utf8(bytes) else { continue };
+                text = t;
+            }
+            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+            let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+            let context_of =
+                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            let ours = shapes.read(&text, 0, &mut cx, &context_of);
+            let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 });
+            valid += usize::from(theirs.is_some() && n % 5 != 0);
+            let Some((ours, end)) = ours else {
+                continue;
+            };
+            if end != text.len() {
+                // Something after the request: the caller refuses the text (as json.rs does).
+                assert!(theirs.is_none(), "{text}");
+                continue;
+            }
+            read += 1;
+            let theirs = theirs.unwrap_or_else(|| panic!("a shape read what json.rs refuses: {text}"));
+            assert_eq!(ours.principal, theirs.principal, "{text}");
+            assert_eq!(ours.action, theirs.action, "{text}");
+            assert_eq!(ours.resource, theirs.resource, "{text}");
+            assert!(ours.context.as_deref() == theirs.context.as_deref(), "{text}");
+            assert_eq!(ours.id, theirs.id, "{text}");
+            assert!(theirs.entities.is_empty() && theirs.raw_context.is_none(), "{text}");
+        }
+        // The learned spellings (two of the three whitespace choices) read two fifths of the valid requests or
+        // more (json.rs also reads escapes, floats and integers of 19 digits, which the scanner leaves to it).
+        assert!(read * 5 > valid * 2, "read {read} of {valid} valid requests");
+    }
+
+    /// A spelling learned from one action's requests is not used for an action whose context type differs: there
+    /// `b` is required, and a request without it must be refused (as json.rs refuses it), not read.
+    #[test]
+    fn a_spelling_is_not_used_for_another_context_type() {
+        let schema_json: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        let mut names = Names::default();
+        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
+        let mut uids = Uids::new(schema.types.len());
+        let acts: Vec<(EntRef, Arc<RecordTy>)> = schema
+            .actions
+            .iter()
+            .map(|a| (EntRef::Known(uids.intern(a.type_id, &a.id)), a.context.clone().unwrap()))
+            .collect();
+        let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+        let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+        let spell = |act: &str| {
+            format!(
+                r#"{{"principal":{{"type":"N::U","id":"p"}},"action":{{"type":"N::Action","id":"{act}"}},"resource":{{"type":"N::R","id":"r"}},"context":{{"s":"x","n":1}}}}"#
+            )
+        };
+        let shapes = Shapes::default();
+        let (a1, a2, a3) = (spell("a1"), spell("a2"), spell("a3"));
+        let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+        shapes.add(learn_at(&a1, 0, &mut cx, &context_of).expect("learnable"));
+        assert!(shapes.read(&a1, 0, &mut cx, &context_of).is_some());
+        assert!(shapes.read(&a2, 0, &mut cx, &context_of).is_some(), "a2's context type is a1's");
+        assert!(shapes.read(&a3, 0, &mut cx, &context_of).is_none());
+        let seed = RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 };
+        assert!(json::parse_with(&a3, seed).is_none());
+    }
+}
