@@ -4,6 +4,7 @@
 //! - `store`: entity store updates are seen by the next decision and are all-or-nothing.
 //! - `differential`: on generated requests Privet's decisions equal `cedar-policy`'s.
 //! - `enum_types`: enumerated entity types, on the compiled path and cedar's, as `cedar-policy` decides.
+//! - `facts`: per-entity facts stay true to the store through every kind of update.
 //! - `random_worlds`: random schemas, policy sets, stores and requests (with slices, some invalid) decided by
 //!   Privet in both semantics modes equal `cedar-policy`'s answers (`PRIVET_DIFF_CASES`, `PRIVET_DIFF_SEED`).
 //! - `cpra_pack`: the shipped CPRA pack loads and its suites' scenarios decide as written.
@@ -13,6 +14,7 @@ mod bad_input;
 mod cpra_pack;
 mod differential;
 mod enum_types;
+mod facts;
 mod random_worlds;
 mod semantics;
 mod store;

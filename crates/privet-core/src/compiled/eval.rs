@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::expr::{Bin, CPolicy, Expr, Pat, Scope, Var};
 use super::ext::{self, ExtArg, ExtOut};
+use super::facts;
 use super::schema::TypeId;
 use super::store::{EntityData, FastStore};
 use super::value::{AttrId, EntId, EntRef, Tags, Val, field};
@@ -51,13 +52,24 @@ impl<'a> View<'a> {
 
 /// What one request is evaluated against.
 pub(crate) struct Env<'a> {
-    pub(crate) store: &'a FastStore,
-    pub(crate) slice: &'a [SliceEntity],
+    store: &'a FastStore,
+    slice: &'a [SliceEntity],
     /// principal, action, resource, context.
-    pub(crate) vars: &'a [Val; 4],
+    vars: &'a [Val; 4],
+    /// The fact words of the principal and the resource (`facts.rs`); zero (no fact known) when the request
+    /// has a slice.
+    facts: [u64; 2],
 }
 
 impl<'a> Env<'a> {
+    pub(crate) fn new(store: &'a FastStore, slice: &'a [SliceEntity], vars: &'a [Val; 4]) -> Env<'a> {
+        let facts = match (&vars[0], &vars[2]) {
+            (Val::Ent(p), Val::Ent(r)) if slice.is_empty() => facts::words(store, p, r),
+            _ => [0, 0],
+        };
+        Env { store, slice, vars, facts }
+    }
+
     fn entity(&self, r: &EntRef) -> Option<View<'a>> {
         if let Some(s) = self.slice.iter().find(|s| s.uid == *r) {
             return Some(View::Slice(s));
@@ -112,11 +124,20 @@ impl<'a> Env<'a> {
             return Ok(false);
         }
         for c in &p.conditions {
-            if !self.bool(c)? {
+            let value = match c.fact.and_then(|f| facts::read(self.facts, f)) {
+                Some(known) => known.map_err(|()| Bail)?,
+                None => self.bool(&c.expr)?,
+            };
+            if !value {
                 return Ok(false);
             }
         }
         Ok(true)
+    }
+
+    /// A conjunct's value (for `facts.rs`).
+    pub(crate) fn conjunct(&self, e: &'a Expr) -> R<bool> {
+        self.bool(e)
     }
 
     /// A boolean expression. The connectives and comparisons are evaluated here directly (the same rules as

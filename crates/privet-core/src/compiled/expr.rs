@@ -88,8 +88,53 @@ pub(crate) struct CPolicy {
     /// Action constraint as written, resolved against the action hierarchy by the caller.
     pub(crate) action_in: Option<(bool, Vec<EntId>)>,
     pub(crate) resource: Scope,
-    /// `when` bodies as they are, `unless` bodies negated, in order.
-    pub(crate) conditions: Vec<Expr>,
+    /// The `when` bodies as they are and the `unless` bodies negated, in order, each split at its top-level
+    /// `&&`s: evaluated in this order, the first false one makes the policy not apply (as cedar's `&&`).
+    pub(crate) conditions: Vec<Conjunct>,
+}
+
+/// One conjunct of a policy's conditions.
+#[derive(Debug)]
+pub(crate) struct Conjunct {
+    pub(crate) expr: Expr,
+    /// Where its value is kept per entity, when it reads only the principal or only the resource (`facts.rs`).
+    pub(crate) fact: Option<Fact>,
+}
+
+/// A conjunct whose value is kept per entity: the variable it reads and its slot in an entity's fact word.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fact {
+    pub(crate) resource: bool,
+    pub(crate) slot: u8,
+}
+
+/// Appends the conjuncts of `e` (split at its top-level `&&`s, left to right) to `out`.
+fn conjuncts(e: Expr, out: &mut Vec<Conjunct>) {
+    match e {
+        Expr::And(a, b) => {
+            conjuncts(*a, out);
+            conjuncts(*b, out);
+        }
+        expr => out.push(Conjunct { expr, fact: None }),
+    }
+}
+
+impl Expr {
+    /// The variables the expression reads, as a bit set (bit `Var as u8`).
+    pub(crate) fn vars(&self) -> u8 {
+        match self {
+            Expr::Lit(_) | Expr::Error => 0,
+            Expr::Var(v) => 1 << (*v as u8),
+            Expr::Not(a) | Expr::Neg(a) | Expr::IsEmpty(a) | Expr::Attr(a, _) | Expr::Has(a, _) | Expr::Like(a, _) => {
+                a.vars()
+            }
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Bin(_, a, b) => a.vars() | b.vars(),
+            Expr::Is(a, _, b) => a.vars() | b.as_ref().map_or(0, |b| b.vars()),
+            Expr::If(c, t, f) => c.vars() | t.vars() | f.vars(),
+            Expr::Set(items) | Expr::Call(_, items) => items.iter().fold(0, |m, i| m | i.vars()),
+            Expr::Record(fields) => fields.iter().fold(0, |m, (_, e)| m | e.vars()),
+        }
+    }
 }
 
 /// What compiling needs.
@@ -148,8 +193,8 @@ impl Compiler<'_> {
         for c in est.get("conditions")?.as_array()? {
             let body = self.expr(c.get("body")?, 0)?;
             match c.get("kind")?.as_str()? {
-                "when" => conditions.push(body),
-                "unless" => conditions.push(Expr::Not(Box::new(body))),
+                "when" => conjuncts(body, &mut conditions),
+                "unless" => conjuncts(Expr::Not(Box::new(body)), &mut conditions),
                 _ => return None,
             }
         }

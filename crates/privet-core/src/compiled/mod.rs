@@ -12,6 +12,7 @@ mod eval;
 mod export;
 mod expr;
 pub(crate) mod ext;
+mod facts;
 mod json;
 mod scan;
 mod schema;
@@ -31,6 +32,7 @@ use crate::manifest::Semantics;
 
 use eval::{Env, SliceEntity, slice_ancestors};
 use expr::{CPolicy, Compiler};
+use facts::FactSlots;
 use json::Cx;
 pub(crate) use scan::{array_start, element_signature, guess_element_start, next_element};
 use schema::{RecordTy, TypeId, TypedSchema};
@@ -114,6 +116,8 @@ pub(crate) struct Compiled {
     depth_safe: bool,
     /// Request spellings learned from requests the scanner read.
     shapes: Shapes,
+    /// The conjuncts kept per entity in the store (`facts.rs`).
+    fact_slots: FactSlots,
 }
 
 impl Compiled {
@@ -207,6 +211,7 @@ impl Compiled {
                 list.sort_by_key(|i| rank.get(*i as usize).copied().unwrap_or(u32::MAX));
             }
         }
+        let fact_slots = FactSlots::assign(&mut compiled, &plans);
         let depth_safe = schema.max_depth + 8 <= limits.max_json_depth;
         let carry = Carry { hash: hash.clone(), infos };
         Some(Compiled {
@@ -219,6 +224,7 @@ impl Compiled {
             actions,
             depth_safe,
             shapes: Shapes::default(),
+            fact_slots,
         })
     }
 
@@ -234,12 +240,20 @@ impl Compiled {
 
     /// Compiles the store from its JSON text. `None` if it cannot (decisions then take cedar's path).
     pub(crate) fn build_store(&self, text: Option<&str>) -> Option<FastStore> {
-        FastStore::build(&self.schema, &self.names, self.base_uids.clone(), &self.actions, text)
+        let mut store = FastStore::build(&self.schema, &self.names, self.base_uids.clone(), &self.actions, text)?;
+        self.fact_slots.compute(&self.policies, &mut store);
+        Some(store)
     }
 
     /// Applies an upsert (a JSON array of entities, each already checked against the schema) to the compiled
-    /// store, all or nothing.
+    /// store, all or nothing; the facts are computed again whatever the outcome.
     pub(crate) fn upsert(&self, store: &mut FastStore, text: &str) -> Result<usize, UpdateRefused> {
+        let outcome = self.upsert_entities(store, text);
+        self.fact_slots.compute(&self.policies, store);
+        outcome
+    }
+
+    fn upsert_entities(&self, store: &mut FastStore, text: &str) -> Result<usize, UpdateRefused> {
         let parsed = {
             let uids = &mut store.uids;
             let mut resolve = |ty: TypeId, id: &str| EntRef::Known(uids.intern(ty, id));
@@ -283,6 +297,7 @@ impl Compiled {
         }
         // Removing entities and links cannot make a cycle.
         let _ = store.recompute_closure();
+        self.fact_slots.compute(&self.policies, store);
         touched.len()
     }
 
@@ -443,7 +458,7 @@ impl Compiled {
         let slice = self.slice(store, req.entities)?;
         let id = req.id;
         let vars = [Val::Ent(principal), Val::Ent(action), Val::Ent(resource), Val::Rec(context)];
-        let env = Env { store, slice: &slice, vars: &vars };
+        let env = Env::new(store, &slice, &vars);
         let (Val::Ent(p), Val::Ent(r)) = (&vars[0], &vars[2]) else { return None };
         if semantics == Semantics::FailClosed && (!env.exists(p) || !env.exists(r)) {
             return None;

@@ -125,6 +125,9 @@ pub(crate) struct FastStore {
     pub(crate) entities: Vec<Option<EntityData>>,
     /// Whether some stored entity has this one among its ancestors.
     pub(crate) has_descendants: Vec<bool>,
+    /// Per entity, the values of the policies' facts (`facts.rs`); empty until computed, and emptied by every
+    /// change.
+    pub(crate) facts: Vec<u64>,
 }
 
 impl FastStore {
@@ -145,7 +148,7 @@ impl FastStore {
             }
             None => Vec::new(),
         };
-        let mut store = FastStore { uids, entities: Vec::new(), has_descendants: Vec::new() };
+        let mut store = FastStore { uids, entities: Vec::new(), has_descendants: Vec::new(), facts: Vec::new() };
         store.entities.resize(store.uids.len(), None);
         for (e, _, parents) in actions {
             store.set(*e, std::sync::Arc::from(Vec::new()), None, parents.clone());
@@ -157,7 +160,13 @@ impl FastStore {
         Some(store)
     }
 
+    /// Forgets the facts: the store is about to change (they are computed again once the change is complete).
+    fn touch(&mut self) {
+        self.facts = Vec::new();
+    }
+
     fn set(&mut self, e: EntId, attrs: std::sync::Arc<[(AttrId, Val)]>, tags: Option<Tags>, parents: Vec<EntId>) {
+        self.touch();
         let i = e as usize;
         if self.entities.len() <= i {
             self.entities.resize(i + 1, None);
@@ -177,6 +186,7 @@ impl FastStore {
 
     /// Puts an entity back as it was (ancestors are recomputed by `recompute_closure`).
     pub(crate) fn restore(&mut self, e: EntId, d: EntityData) {
+        self.touch();
         if let Some(slot) = self.entities.get_mut(e as usize) {
             *slot = Some(d);
         }
@@ -188,6 +198,7 @@ impl FastStore {
     }
 
     pub(crate) fn remove(&mut self, e: EntId) {
+        self.touch();
         if let Some(slot) = self.entities.get_mut(e as usize) {
             *slot = None;
         }
@@ -200,6 +211,7 @@ impl FastStore {
     /// Recomputes every entity's ancestors from the direct parents (cedar's transitive closure). `None` on a
     /// cycle.
     pub(crate) fn recompute_closure(&mut self) -> Option<()> {
+        self.touch();
         let n = self.entities.len();
         self.entities.resize(self.uids.len().max(n), None);
         let n = self.entities.len();
