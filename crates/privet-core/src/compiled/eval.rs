@@ -62,11 +62,9 @@ pub(crate) struct Env<'a> {
 }
 
 impl<'a> Env<'a> {
-    pub(crate) fn new(store: &'a FastStore, slice: &'a [SliceEntity], vars: &'a [Val; 4]) -> Env<'a> {
-        let facts = match (&vars[0], &vars[2]) {
-            (Val::Ent(p), Val::Ent(r)) if slice.is_empty() => facts::words(store, p, r),
-            _ => [0, 0],
-        };
+    /// `facts`: the principal's and the resource's fact words, ignored (no fact known) when there is a slice.
+    pub(crate) fn new(store: &'a FastStore, slice: &'a [SliceEntity], vars: &'a [Val; 4], facts: [u64; 2]) -> Env<'a> {
+        let facts = if slice.is_empty() { facts } else { [0, 0] };
         Env { store, slice, vars, facts }
     }
 

@@ -1,14 +1,18 @@
 //! Per-entity facts. A policy conjunct that reads only the principal (say `principal.role == "third_party"`) or
 //! only the resource (`resource.subject.opted_out`) has the same value in every request about the same stored
-//! entity, as long as the store does not change. Its value is computed for every stored entity that can be the
-//! principal (or resource) of an action the policy applies to, when the store is built and after each update,
-//! and kept in two bits of the entity's fact word: not computed, false, true, or an error. A request without a
-//! slice reads those bits instead of evaluating the conjunct; an error bit sends it down cedar's path, as the
-//! evaluation would have.
+//! entity, as long as the store does not change. The first request about an entity computes the values of all
+//! the conjuncts that can apply to it (those of policies whose actions admit its type in that position) and
+//! keeps them in two bits each of the entity's fact word: not computed, false, true, or an error. Later requests
+//! without a slice read those bits instead of evaluating the conjuncts; an error bit sends the request down
+//! cedar's path, as the evaluation would have.
 //!
-//! Facts are only read when the request has no slice (a slice entity can replace the principal, the resource,
-//! or any entity a conjunct reads through them). Every change to the store clears the fact words
-//! (`FastStore::touch`); `Compiled` computes them again when the change is complete.
+//! Facts are only used when the request has no slice (a slice entity can replace the principal, the resource,
+//! or any entity a conjunct reads through them). Every change to the store empties the fact words
+//! (`FastStore::touch`), and `Compiled` gives the changed store fresh, uncomputed words when the change is
+//! complete: an update costs one pass that zeroes a word per entity, whatever it changed (a conjunct can read
+//! other entities through attributes and the hierarchy).
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustc_hash::FxHashMap;
 
@@ -19,8 +23,9 @@ use super::schema::TypeId;
 use super::store::FastStore;
 use super::value::{EntId, EntRef, Val};
 
-/// Facts kept per entity: two bits each in a `u64`.
-const MAX_FACTS: usize = 32;
+/// Facts kept per entity: two bits each in a `u64`, whose top bit says the word was computed.
+const MAX_FACTS: usize = 31;
+const COMPUTED: u64 = 1 << 63;
 
 /// A fact's meaning in an entity's word: the conjunct's value was not computed for it.
 const UNKNOWN: u64 = 0;
@@ -37,7 +42,7 @@ pub(crate) struct FactSlots {
 }
 
 impl FactSlots {
-    /// Marks the conjuncts of `policies` that read only the principal or only the resource as facts (up to 32),
+    /// Marks the conjuncts of `policies` that read only the principal or only the resource as facts (up to 31),
     /// for the types the variable can have in the plans that evaluate the policy.
     pub(crate) fn assign(policies: &mut [Option<CPolicy>], plans: &FxHashMap<EntId, ActionPlan>) -> FactSlots {
         let (p, r) = (1u8 << (Var::Principal as u8), 1u8 << (Var::Resource as u8));
@@ -75,38 +80,76 @@ impl FactSlots {
         FactSlots { slots }
     }
 
-    /// Computes every fact of every stored entity into `store.facts`.
-    pub(crate) fn compute(&self, policies: &[Option<CPolicy>], store: &mut FastStore) {
+    /// The fact words of a request's principal and resource (computed now for an entity met for the first time
+    /// since the store last changed); none for entities not stored.
+    pub(crate) fn words(&self, policies: &[Option<CPolicy>], store: &FastStore, p: &EntRef, r: &EntRef) -> [u64; 2] {
         if self.slots.is_empty() {
-            return;
+            return [UNKNOWN; 2];
         }
-        let mut words = vec![0u64; store.entities.len()];
-        let view: &FastStore = store;
-        for (e, word) in words.iter_mut().enumerate() {
-            if view.entities.get(e).is_none_or(Option::is_none) {
+        [self.word(policies, store, p), self.word(policies, store, r)]
+    }
+
+    fn word(&self, policies: &[Option<CPolicy>], store: &FastStore, r: &EntRef) -> u64 {
+        let EntRef::Known(e) = r else { return UNKNOWN };
+        let Some(cell) = store.facts.0.get(*e as usize) else { return UNKNOWN };
+        let word = cell.load(Ordering::Relaxed);
+        if word & COMPUTED != 0 {
+            return word;
+        }
+        // Two threads may compute the same word at once: they store the same value.
+        let word = self.compute(policies, store, *e);
+        cell.store(word, Ordering::Relaxed);
+        word
+    }
+
+    /// Every fact of a stored entity.
+    fn compute(&self, policies: &[Option<CPolicy>], store: &FastStore, e: EntId) -> u64 {
+        let mut word = COMPUTED;
+        if store.get(e).is_none() {
+            return word;
+        }
+        let Some(ty) = store.uids.uid(e).map(|u| u.0) else { return word };
+        for (slot, (pi, ci, resource, types)) in self.slots.iter().enumerate() {
+            if !types.contains(&ty) {
                 continue;
             }
-            let Some(ty) = view.uids.uid(e as EntId).map(|u| u.0) else { continue };
-            for (slot, (pi, ci, resource, types)) in self.slots.iter().enumerate() {
-                if !types.contains(&ty) {
-                    continue;
-                }
-                let Some(c) =
-                    policies.get(*pi as usize).and_then(Option::as_ref).and_then(|p| p.conditions.get(*ci as usize))
-                else {
-                    continue;
-                };
-                let mut vars = [const { Val::Bool(false) }; 4];
-                vars[if *resource { 2 } else { 0 }] = Val::Ent(EntRef::Known(e as EntId));
-                let value = match Env::new(view, &[], &vars).conjunct(&c.expr) {
-                    Ok(false) => FALSE,
-                    Ok(true) => TRUE,
-                    Err(_) => ERROR,
-                };
-                *word |= value << (2 * slot);
-            }
+            let conjunct =
+                policies.get(*pi as usize).and_then(Option::as_ref).and_then(|p| p.conditions.get(*ci as usize));
+            let Some(c) = conjunct else { continue };
+            let mut vars = [const { Val::Bool(false) }; 4];
+            vars[if *resource { 2 } else { 0 }] = Val::Ent(EntRef::Known(e));
+            // No fact words: the conjunct is evaluated.
+            let value = match Env::new(store, &[], &vars, [UNKNOWN; 2]).conjunct(&c.expr) {
+                Ok(false) => FALSE,
+                Ok(true) => TRUE,
+                Err(_) => ERROR,
+            };
+            word |= value << (2 * slot);
         }
-        store.facts = words;
+        word
+    }
+}
+
+/// The fact words of a store, one per entity id (empty while the store is being changed).
+#[derive(Debug, Default)]
+pub(crate) struct FactWords(Vec<AtomicU64>);
+
+impl FactWords {
+    /// Forgets every word (keeping the allocation).
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Uncomputed words for `n` entity ids, in place.
+    pub(crate) fn reset(&mut self, n: usize) {
+        self.0.clear();
+        self.0.resize_with(n, || AtomicU64::new(UNKNOWN));
+    }
+}
+
+impl Clone for FactWords {
+    fn clone(&self) -> FactWords {
+        FactWords(self.0.iter().map(|w| AtomicU64::new(w.load(Ordering::Relaxed))).collect())
     }
 }
 
@@ -119,13 +162,4 @@ pub(crate) fn read(words: [u64; 2], fact: Fact) -> Option<Result<bool, ()>> {
         ERROR => Some(Err(())),
         _ => None,
     }
-}
-
-/// The fact words of a request's principal and resource: those of stored entities, none for others.
-pub(crate) fn words(store: &FastStore, principal: &EntRef, resource: &EntRef) -> [u64; 2] {
-    let word = |r: &EntRef| match r {
-        EntRef::Known(e) => store.facts.get(*e as usize).copied().unwrap_or(UNKNOWN),
-        EntRef::Local(_) => UNKNOWN,
-    };
-    [word(principal), word(resource)]
 }

@@ -241,15 +241,15 @@ impl Compiled {
     /// Compiles the store from its JSON text. `None` if it cannot (decisions then take cedar's path).
     pub(crate) fn build_store(&self, text: Option<&str>) -> Option<FastStore> {
         let mut store = FastStore::build(&self.schema, &self.names, self.base_uids.clone(), &self.actions, text)?;
-        self.fact_slots.compute(&self.policies, &mut store);
+        store.facts.reset(store.entities.len());
         Some(store)
     }
 
     /// Applies an upsert (a JSON array of entities, each already checked against the schema) to the compiled
-    /// store, all or nothing; the facts are computed again whatever the outcome.
+    /// store, all or nothing; the facts are uncomputed again whatever the outcome.
     pub(crate) fn upsert(&self, store: &mut FastStore, text: &str) -> Result<usize, UpdateRefused> {
         let outcome = self.upsert_entities(store, text);
-        self.fact_slots.compute(&self.policies, store);
+        store.facts.reset(store.entities.len());
         outcome
     }
 
@@ -297,7 +297,7 @@ impl Compiled {
         }
         // Removing entities and links cannot make a cycle.
         let _ = store.recompute_closure();
-        self.fact_slots.compute(&self.policies, store);
+        store.facts.reset(store.entities.len());
         touched.len()
     }
 
@@ -457,8 +457,12 @@ impl Compiled {
         };
         let slice = self.slice(store, req.entities)?;
         let id = req.id;
+        let facts = match slice.is_empty() {
+            true => self.fact_slots.words(&self.policies, store, &principal, &resource),
+            false => [0, 0],
+        };
         let vars = [Val::Ent(principal), Val::Ent(action), Val::Ent(resource), Val::Rec(context)];
-        let env = Env::new(store, &slice, &vars);
+        let env = Env::new(store, &slice, &vars, facts);
         let (Val::Ent(p), Val::Ent(r)) = (&vars[0], &vars[2]) else { return None };
         if semantics == Semantics::FailClosed && (!env.exists(p) || !env.exists(r)) {
             return None;

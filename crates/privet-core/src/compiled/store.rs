@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 
 use rustc_hash::FxHashMap;
 
+use super::facts::FactWords;
 use super::json::{self, Cx, ParsedEntity};
 use super::schema::{TypeId, TypedSchema};
 use super::value::{AttrId, EntId, EntRef, Names, Tags, Val};
@@ -125,9 +126,9 @@ pub(crate) struct FastStore {
     pub(crate) entities: Vec<Option<EntityData>>,
     /// Whether some stored entity has this one among its ancestors.
     pub(crate) has_descendants: Vec<bool>,
-    /// Per entity, the values of the policies' facts (`facts.rs`); empty until computed, and emptied by every
-    /// change.
-    pub(crate) facts: Vec<u64>,
+    /// Per entity, the values of the policies' facts (`facts.rs`), computed on first use; emptied by every
+    /// change, and given back uncomputed by `Compiled` once the change is complete.
+    pub(crate) facts: FactWords,
 }
 
 impl FastStore {
@@ -148,7 +149,8 @@ impl FastStore {
             }
             None => Vec::new(),
         };
-        let mut store = FastStore { uids, entities: Vec::new(), has_descendants: Vec::new(), facts: Vec::new() };
+        let mut store =
+            FastStore { uids, entities: Vec::new(), has_descendants: Vec::new(), facts: FactWords::default() };
         store.entities.resize(store.uids.len(), None);
         for (e, _, parents) in actions {
             store.set(*e, std::sync::Arc::from(Vec::new()), None, parents.clone());
@@ -160,9 +162,9 @@ impl FastStore {
         Some(store)
     }
 
-    /// Forgets the facts: the store is about to change (they are computed again once the change is complete).
+    /// Forgets the facts: the store is about to change.
     fn touch(&mut self) {
-        self.facts = Vec::new();
+        self.facts.clear();
     }
 
     fn set(&mut self, e: EntId, attrs: std::sync::Arc<[(AttrId, Val)]>, tags: Option<Tags>, parents: Vec<EntId>) {
