@@ -179,6 +179,39 @@ fn large_batch_decides_as_single_calls_in_order() {
 /// objects that begin like the elements, with any number of threads, gives the decisions of its elements decided
 /// one by one, and a bad element anywhere is still one error for the whole batch.
 #[test]
+fn separate_texts_decided_on_threads_equal_single_calls() {
+    let bundle = crm();
+    let texts: Vec<String> = (0..1500)
+        .map(|i| match i % 9 {
+            0 => "{\"principal\":".to_string(),
+            1 => serde_json::json!({"principal": "Crm::Recipient::\"adnet\"", "action": 3}).to_string(),
+            2 => req("nobody", "sell", "ghost-cart", i % 2 == 0),
+            k => {
+                let mut v: serde_json::Value = serde_json::from_str(&req(
+                    ["payments", "adnet"][k % 2],
+                    ["share", "sell"][i % 2],
+                    "alice-cart",
+                    k % 3 == 0,
+                ))
+                .expect("a request");
+                v["id"] = serde_json::json!(i);
+                v.to_string()
+            }
+        })
+        .collect();
+    let single: Vec<_> = texts.iter().map(|t| bundle.decide_json(t)).collect();
+    for threads in [1, 2, 3, 5, 16] {
+        let each = bundle.decide_json_each_on(&texts, threads);
+        assert_eq!(each.len(), texts.len(), "{threads} threads");
+        for (i, (d, one)) in each.iter().zip(&single).enumerate() {
+            assert_eq!(d, one, "request {i}, {threads} threads");
+        }
+    }
+    assert_eq!(bundle.decide_json_each(&texts[..10]), single[..10]);
+    assert!(bundle.decide_json_each::<&str>(&[]).is_empty());
+}
+
+#[test]
 fn batch_cut_guesses_inside_strings_do_not_change_decisions() {
     let bundle = crm();
     let noisy = "},{".repeat(40) + "}, {\"principal\":1},\n{";

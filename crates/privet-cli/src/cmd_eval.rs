@@ -163,21 +163,14 @@ fn flush(
         return Ok(());
     }
     let started = Instant::now();
-    let per = chunk.len().div_ceil(jobs);
-    let decisions: Vec<Decision> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunk
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter().map(|(line, start, text)| decide_line(bundle, *line, *start, text)).collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
+    let texts: Vec<&str> = chunk.iter().map(|(_, _, text)| text.as_str()).collect();
+    let mut decisions = bundle.decide_json_each_on(&texts, jobs);
     summary.decide_time += started.elapsed();
     if decisions.len() != chunk.len() {
         return Err("a worker thread failed; no decisions written for this chunk".into());
+    }
+    for (d, (line, start, _)) in decisions.iter_mut().zip(chunk.iter()) {
+        relocate(d, *line, *start);
     }
     for d in &decisions {
         summary.requests += 1;
@@ -202,9 +195,8 @@ fn flush(
     Ok(())
 }
 
-/// Decides one line; errors located in the request text are re-located in the file (line, byte offset).
-fn decide_line(bundle: &Bundle, line: usize, start: usize, text: &str) -> Decision {
-    let mut d = bundle.decide_json(text);
+/// Errors located in a request's text, re-located in the file (line, byte offset).
+fn relocate(d: &mut Decision, line: usize, start: usize) {
     for e in &mut d.errors {
         if let Some(o) = e.offset {
             e.offset = Some(start + o);
@@ -213,5 +205,4 @@ fn decide_line(bundle: &Bundle, line: usize, start: usize, text: &str) -> Decisi
             e.line = Some(line);
         }
     }
-    d
 }

@@ -50,6 +50,45 @@ impl Bundle {
         self.decide_json_reference(json)
     }
 
+    /// Decides many requests given as separate JSON texts (the lines of a JSONL file, the messages of a queue), in
+    /// order: for each, the decision [`Bundle::decide_json`] gives. From 256 requests on they are decided on all
+    /// cores, as a large batch is (natively; the wasm build has one thread).
+    pub fn decide_json_each<S: AsRef<str> + Sync>(&self, requests: &[S]) -> Vec<Decision> {
+        self.decide_json_each_on(requests, pool_threads())
+    }
+
+    /// For the CLI and tests: [`Bundle::decide_json_each`] on at most `threads` threads (at least 128 requests a
+    /// thread), whatever the machine's cores. Not a stable API.
+    #[doc(hidden)]
+    pub fn decide_json_each_on<S: AsRef<str> + Sync>(&self, requests: &[S], threads: usize) -> Vec<Decision> {
+        const MIN_PER_THREAD: usize = 128;
+        let threads = threads.min(requests.len() / MIN_PER_THREAD).clamp(1, 64);
+        let Some(compiled) = self.meta.compiled.as_ref().filter(|_| threads > 1) else {
+            return requests.iter().map(|r| self.decide_json(r.as_ref())).collect();
+        };
+        // Parts taken in turn, four a thread; each thread decides with private copies of the `Arc`s decisions
+        // carry (see `decide_raw_batch`).
+        let parts: Vec<&[S]> = requests.chunks(requests.len().div_ceil(threads * 4)).collect();
+        let taken = AtomicUsize::new(0);
+        let work = || {
+            let carry = compiled.carry().private_copy();
+            let mut done = Vec::new();
+            loop {
+                let k = taken.fetch_add(1, Ordering::Relaxed);
+                let Some(part) = parts.get(k) else { break };
+                let decide = |r: &S| {
+                    let json = r.as_ref();
+                    self.decide_compiled_with(json, &carry).unwrap_or_else(|| self.decide_json_reference(json))
+                };
+                done.push((k, part.iter().map(decide).collect::<Vec<_>>()));
+            }
+            done
+        };
+        let mut done: Vec<(usize, Vec<Decision>)> = on_threads(threads, work).into_iter().flatten().collect();
+        done.sort_unstable_by_key(|(k, _)| *k);
+        done.into_iter().flat_map(|(_, decisions)| decisions).collect()
+    }
+
     /// For differential tests and benchmarks: the compiled path alone (`None` where it leaves the request to
     /// cedar's path). Not a stable API.
     #[doc(hidden)]
