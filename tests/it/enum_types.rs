@@ -6,7 +6,7 @@
 use std::str::FromStr;
 
 use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet, Request, Schema};
-use privet::{Bundle, BundleSources, SourceFile, Verdict};
+use privet::{Bundle, Verdict};
 use serde_json::{Value, json};
 
 use crate::random_worlds::rng::Rng;
@@ -123,13 +123,7 @@ fn cedar(schema: &Schema, policies: &PolicySet, store: &[Value], r: &Value) -> O
 }
 
 fn bundle(store: &[Value], semantics: &str) -> Bundle {
-    Bundle::from_sources(BundleSources {
-        manifest: Some(SourceFile::new("privet.toml", format!("[decision]\nsemantics = \"{semantics}\"\n"))),
-        schema: SourceFile::new("schema.cedarschema", SCHEMA),
-        policies: vec![SourceFile::new("p.cedar", POLICIES)],
-        entities: Some(SourceFile::new("entities.json", Value::Array(store.to_vec()).to_string())),
-    })
-    .expect("the enum bundle loads")
+    crate::bundle_of(SCHEMA, POLICIES, store, semantics)
 }
 
 #[test]

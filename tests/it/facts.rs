@@ -4,7 +4,7 @@
 //! The policies mix facts with conjuncts that read the context or both entities, short-circuits that guard an
 //! error (`has` before an access), and facts that are errors (a manager or owner not in the store, an overflow).
 
-use privet::{Bundle, BundleSources, SourceFile, Verdict};
+use privet::{Bundle, Verdict};
 use serde_json::{Value, json};
 
 use crate::random_worlds::rng::Rng;
@@ -127,13 +127,7 @@ fn update(rng: &mut Rng, bundles: &mut [Bundle]) {
 }
 
 fn bundle(store: &[Value], semantics: &str) -> Bundle {
-    Bundle::from_sources(BundleSources {
-        manifest: Some(SourceFile::new("privet.toml", format!("[decision]\nsemantics = \"{semantics}\"\n"))),
-        schema: SourceFile::new("schema.cedarschema", SCHEMA),
-        policies: vec![SourceFile::new("p.cedar", POLICIES)],
-        entities: Some(SourceFile::new("entities.json", Value::Array(store.to_vec()).to_string())),
-    })
-    .expect("the facts bundle loads")
+    crate::bundle_of(SCHEMA, POLICIES, store, semantics)
 }
 
 #[test]

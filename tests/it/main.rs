@@ -33,6 +33,18 @@ pub fn crm() -> Bundle {
     Bundle::load(root().join("tests/fixtures/crm")).expect("fixture bundle loads")
 }
 
+/// A bundle of one schema, one policy file and a store given as entity values, in `semantics` ("cedar" or
+/// "fail-closed").
+pub fn bundle_of(schema: &str, policies: &str, store: &[serde_json::Value], semantics: &str) -> Bundle {
+    Bundle::from_sources(privet::BundleSources {
+        manifest: Some(privet::SourceFile::new("privet.toml", format!("[decision]\nsemantics = \"{semantics}\"\n"))),
+        schema: privet::SourceFile::new("schema.cedarschema", schema),
+        policies: vec![privet::SourceFile::new("p.cedar", policies)],
+        entities: Some(privet::SourceFile::new("entities.json", serde_json::Value::Array(store.to_vec()).to_string())),
+    })
+    .expect("the bundle loads")
+}
+
 /// A request on the CRM fixture.
 pub fn req(principal: &str, action: &str, resource: &str, gpc: bool) -> String {
     serde_json::json!({

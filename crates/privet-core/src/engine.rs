@@ -66,27 +66,16 @@ impl Bundle {
         let Some(compiled) = self.meta.compiled.as_ref().filter(|_| threads > 1) else {
             return requests.iter().map(|r| self.decide_json(r.as_ref())).collect();
         };
-        // Parts taken in turn, four a thread; each thread decides with private copies of the `Arc`s decisions
-        // carry (see `decide_raw_batch`).
+        // Four parts a thread.
         let parts: Vec<&[S]> = requests.chunks(requests.len().div_ceil(threads * 4)).collect();
-        let taken = AtomicUsize::new(0);
-        let work = || {
-            let carry = compiled.carry().private_copy();
-            let mut done = Vec::new();
-            loop {
-                let k = taken.fetch_add(1, Ordering::Relaxed);
-                let Some(part) = parts.get(k) else { break };
-                let decide = |r: &S| {
-                    let json = r.as_ref();
-                    self.decide_compiled_with(json, &carry).unwrap_or_else(|| self.decide_json_reference(json))
-                };
-                done.push((k, part.iter().map(decide).collect::<Vec<_>>()));
-            }
-            done
-        };
-        let mut done: Vec<(usize, Vec<Decision>)> = on_threads(threads, work).into_iter().flatten().collect();
-        done.sort_unstable_by_key(|(k, _)| *k);
-        done.into_iter().flat_map(|(_, decisions)| decisions).collect()
+        let decided = in_turn(threads, parts.len(), compiled, |k, carry| {
+            let decide = |r: &S| {
+                let json = r.as_ref();
+                self.decide_compiled_with(json, carry).unwrap_or_else(|| self.decide_json_reference(json))
+            };
+            parts.get(k).map_or_else(Vec::new, |part| part.iter().map(decide).collect())
+        });
+        decided.into_iter().flatten().collect()
     }
 
     /// For differential tests and benchmarks: the compiled path alone (`None` where it leaves the request to
@@ -241,20 +230,10 @@ impl Bundle {
         let spans: Vec<Option<Span>> = if cuts.len() == 1 {
             vec![self.decide_span(compiled, compiled.carry(), json, first, usize::MAX)]
         } else {
-            let taken = AtomicUsize::new(0);
-            let work = || {
-                let carry = compiled.carry().private_copy();
-                let mut done = Vec::new();
-                loop {
-                    let k = taken.fetch_add(1, Ordering::Relaxed);
-                    let (Some(&start), Some(&stop)) = (cuts.get(k), stops.get(k)) else { break };
-                    done.push((k, self.decide_span(compiled, &carry, json, start, stop)));
-                }
-                done
-            };
-            let mut done: Vec<(usize, Option<Span>)> = on_threads(threads, work).into_iter().flatten().collect();
-            done.sort_unstable_by_key(|(k, _)| *k);
-            done.into_iter().map(|(_, span)| span).collect()
+            in_turn(threads, cuts.len(), compiled, |k, carry| {
+                let (start, stop) = (*cuts.get(k)?, *stops.get(k)?);
+                self.decide_span(compiled, carry, json, start, stop)
+            })
         };
         // Join the spans from the first element on (see above).
         let total: usize = spans.iter().flatten().map(|s| s.decisions.len()).sum();
@@ -545,6 +524,34 @@ fn pool_threads() -> usize {
 #[cfg(target_arch = "wasm32")]
 fn pool_threads() -> usize {
     1
+}
+
+/// Runs `job(k, carry)` for every `k` below `jobs`, on `threads` threads that take the jobs in turn (a thread the
+/// machine delays holds up one job, not a fixed share), each with a private copy of the `Arc`s decisions carry
+/// (cloning shared ones for every decision made their reference counts bounce between cores): the results in
+/// job order.
+fn in_turn<T: Send>(
+    threads: usize,
+    jobs: usize,
+    compiled: &Compiled,
+    job: impl Fn(usize, &Carry) -> T + Sync,
+) -> Vec<T> {
+    let taken = AtomicUsize::new(0);
+    let work = || {
+        let carry = compiled.carry().private_copy();
+        let mut done = Vec::new();
+        loop {
+            let k = taken.fetch_add(1, Ordering::Relaxed);
+            if k >= jobs {
+                break;
+            }
+            done.push((k, job(k, &carry)));
+        }
+        done
+    };
+    let mut done: Vec<(usize, T)> = on_threads(threads, work).into_iter().flatten().collect();
+    done.sort_unstable_by_key(|(k, _)| *k);
+    done.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Runs `work` `n` times, at once on the pool's threads (in the wasm build, one after the other on the caller's);

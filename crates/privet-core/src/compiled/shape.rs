@@ -236,20 +236,26 @@ mod tests {
             "attributes": {"s": {"type": "String"}, "n": {"type": "Long"}, "b": {"type": "Boolean"}}}}}
         }}}"#;
 
+    /// The schema, its names, its actions' uids, and each action's uid with its context type.
+    fn world() -> (TypedSchema, Names, Uids, Vec<(EntRef, Arc<RecordTy>)>) {
+        let schema_json: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        let mut names = Names::default();
+        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
+        let mut uids = Uids::new(schema.types.len());
+        let acts = schema
+            .actions
+            .iter()
+            .map(|a| (EntRef::Known(uids.intern(a.type_id, &a.id)), a.context.clone().unwrap()))
+            .collect();
+        (schema, names, uids, acts)
+    }
+
     /// Requests spelled as the learned ones but with any values (valid or not), or with a byte of the spelling
     /// changed: whenever a learned shape reads one, json.rs reads it to the same request; and the shapes read
     /// most of the valid ones.
     #[test]
     fn a_learned_spelling_reads_requests_as_json_rs_does() {
-        let schema_json: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
-        let mut names = Names::default();
-        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
-        let mut uids = Uids::new(schema.types.len());
-        let acts: Vec<(EntRef, Arc<RecordTy>)> = schema
-            .actions
-            .iter()
-            .map(|a| (EntRef::Known(uids.intern(a.type_id, &a.id)), a.context.clone().unwrap()))
-            .collect();
+        let (schema, names, mut uids, acts) = world();
         // a1 and a2 have alike contexts (one type); a3's has `b` required.
         assert!(Arc::ptr_eq(&acts[0].1, &acts[1].1) && !Arc::ptr_eq(&acts[0].1, &acts[2].1));
         let u_ty: TypeId = schema.type_id("N::U").unwrap();
@@ -344,15 +350,7 @@ mod tests {
     /// `b` is required, and a request without it must be refused (as json.rs refuses it), not read.
     #[test]
     fn a_spelling_is_not_used_for_another_context_type() {
-        let schema_json: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
-        let mut names = Names::default();
-        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
-        let mut uids = Uids::new(schema.types.len());
-        let acts: Vec<(EntRef, Arc<RecordTy>)> = schema
-            .actions
-            .iter()
-            .map(|a| (EntRef::Known(uids.intern(a.type_id, &a.id)), a.context.clone().unwrap()))
-            .collect();
+        let (schema, names, uids, acts) = world();
         let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
         let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
         let spell = |act: &str| {
