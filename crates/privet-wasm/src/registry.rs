@@ -380,7 +380,7 @@ fn bundle_hash(bundle: &Bundle) -> Arc<str> {
 }
 
 fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Failure> {
-    std::str::from_utf8(bytes).map_err(|e| {
+    crate::abi::text(bytes).map_err(|e| {
         let offset = e.valid_up_to();
         let mut err = DecisionError::new(
             ErrorCode::MalformedJson,
