@@ -648,7 +648,7 @@ pub(crate) fn split_array(text: &str) -> Option<Vec<&str>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
 
     use super::super::json::{self, Cx, RequestSeed};
@@ -657,11 +657,11 @@ mod tests {
     use super::super::value::{EntRef, Names};
     use super::{request, split_array};
 
-    /// A xorshift generator for the cases.
-    struct Rng(u64);
+    /// A xorshift generator for the cases (the shape tests use it too).
+    pub(in super::super) struct Rng(pub(in super::super) u64);
 
     impl Rng {
-        fn pick(&mut self, n: usize) -> usize {
+        pub(in super::super) fn pick(&mut self, n: usize) -> usize {
             self.0 ^= self.0 << 13;
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
@@ -669,7 +669,7 @@ mod tests {
         }
 
         /// Mostly one of the first `valid` spellings (which the scanner reads), sometimes any.
-        fn choose(&mut self, list: &[&'static str], valid: usize) -> &'static str {
+        pub(in super::super) fn choose(&mut self, list: &[&'static str], valid: usize) -> &'static str {
             if self.pick(5) == 0 { list[self.pick(list.len())] } else { list[self.pick(valid)] }
         }
     }

@@ -201,30 +201,12 @@ mod tests {
     use std::sync::Arc;
 
     use super::super::json::{self, Cx, RequestSeed};
+    use super::super::scan::tests::Rng;
     use super::super::scan::{learn_at, request_at};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
     use super::super::store::Uids;
     use super::super::value::{EntRef, Names};
     use super::Shapes;
-
-    /// A SplitMix64 generator for the cases.
-    struct Rng(u64);
-
-    impl Rng {
-        fn pick(&mut self, n: usize) -> usize {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            ((z ^ (z >> 31)) % n as u64) as usize
-        }
-
-        /// Mostly one of the first `valid` entries of `list`, sometimes any.
-        fn choose<'l>(&mut self, list: &[&'l str], valid: usize) -> &'l str {
-            let n = if self.pick(4) == 0 { list.len() } else { valid };
-            list[self.pick(n)]
-        }
-    }
 
     const SCHEMA: &str = r#"{"N": {"entityTypes": {"U": {}, "R": {}},
         "actions": {
