@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::ext::{self, Ext};
 use super::schema::{TypeId, TypedSchema};
-use super::store::Uids;
+use super::uids::Uids;
 use super::value::{AttrId, EntId, EntRef, Names, Val};
 
 /// The request variables.

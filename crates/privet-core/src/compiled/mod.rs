@@ -18,6 +18,7 @@ mod scan;
 mod schema;
 mod shape;
 mod store;
+mod uids;
 mod value;
 
 use std::cell::Cell;
@@ -38,7 +39,7 @@ pub(crate) use scan::{array_start, element_signature, guess_element_start, next_
 use schema::{RecordTy, TypeId, TypedSchema};
 use shape::Shapes;
 pub(crate) use store::FastStore;
-use store::Uids;
+use uids::Uids;
 use value::{EntId, EntRef, Names, Val};
 
 /// What a request with a given action needs.

@@ -653,7 +653,7 @@ pub(super) mod tests {
 
     use super::super::json::{self, Cx, RequestSeed};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
-    use super::super::store::Uids;
+    use super::super::uids::Uids;
     use super::super::value::{EntRef, Names};
     use super::{request, split_array};
 

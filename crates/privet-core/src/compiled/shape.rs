@@ -204,7 +204,7 @@ mod tests {
     use super::super::scan::tests::Rng;
     use super::super::scan::{learn_at, request_at};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
-    use super::super::store::Uids;
+    use super::super::uids::Uids;
     use super::super::value::{EntRef, Names};
     use super::Shapes;
 

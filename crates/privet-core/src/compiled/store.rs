@@ -1,111 +1,12 @@
-//! The compiled entity store: uids interned to numbers, attributes as values sorted by attribute id, and each
+//! The compiled entity store: uids interned to numbers (`uids.rs`), attributes as values sorted by attribute id, and each
 //! entity's ancestors (the transitive closure of its parents) as a sorted list, so `in` is a binary search.
 //! Built from the store's JSON at load and kept in step with every store update.
-
-use std::borrow::Borrow;
-use std::hash::{Hash, Hasher};
-
-use rustc_hash::FxHashMap;
 
 use super::facts::FactWords;
 use super::json::{self, Cx, ParsedEntity};
 use super::schema::{TypeId, TypedSchema};
+use super::uids::Uids;
 use super::value::{AttrId, EntId, EntRef, Names, Tags, Val};
-
-/// An entity id as a hash key: up to 22 bytes inline, so that a lookup compares the bytes in the table's own
-/// slot instead of following a pointer to a string elsewhere on the heap (a cache miss per lookup in a large
-/// store); longer ids are boxed.
-#[derive(Debug, Clone)]
-enum IdKey {
-    Inline(u8, [u8; 22]),
-    Boxed(Box<str>),
-}
-
-impl IdKey {
-    fn new(id: &str) -> IdKey {
-        let mut b = [0u8; 22];
-        match b.get_mut(..id.len()) {
-            Some(head) => {
-                head.copy_from_slice(id.as_bytes());
-                IdKey::Inline(id.len() as u8, b)
-            }
-            None => IdKey::Boxed(Box::from(id)),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            IdKey::Inline(n, b) => &b[..usize::from(*n)],
-            IdKey::Boxed(s) => s.as_bytes(),
-        }
-    }
-}
-
-impl PartialEq for IdKey {
-    fn eq(&self, other: &IdKey) -> bool {
-        self.bytes() == other.bytes()
-    }
-}
-
-impl Eq for IdKey {}
-
-impl Hash for IdKey {
-    /// As the bytes hash, so that a table of keys can be searched with a `&[u8]`.
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.bytes().hash(state);
-    }
-}
-
-impl Borrow<[u8]> for IdKey {
-    fn borrow(&self) -> &[u8] {
-        self.bytes()
-    }
-}
-
-/// Uids by type, numbered.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Uids {
-    by_type: Vec<FxHashMap<IdKey, EntId>>,
-    uids: Vec<(TypeId, Box<str>)>,
-}
-
-impl Uids {
-    pub(crate) fn new(types: usize) -> Uids {
-        Uids { by_type: vec![FxHashMap::default(); types], uids: Vec::new() }
-    }
-
-    pub(crate) fn get(&self, ty: TypeId, id: &str) -> Option<EntId> {
-        self.by_type.get(ty as usize)?.get(id.as_bytes()).copied()
-    }
-
-    pub(crate) fn intern(&mut self, ty: TypeId, id: &str) -> EntId {
-        if let Some(e) = self.get(ty, id) {
-            return e;
-        }
-        let e = self.uids.len() as EntId;
-        self.uids.push((ty, Box::from(id)));
-        if let Some(m) = self.by_type.get_mut(ty as usize) {
-            m.insert(IdKey::new(id), e);
-        }
-        e
-    }
-
-    pub(crate) fn uid(&self, e: EntId) -> Option<&(TypeId, Box<str>)> {
-        self.uids.get(e as usize)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.uids.len()
-    }
-
-    /// A reference for a uid: interned when known, else local to the request.
-    pub(crate) fn lookup(&self, ty: TypeId, id: &str) -> EntRef {
-        match self.get(ty, id) {
-            Some(e) => EntRef::Known(e),
-            None => EntRef::Local(std::sync::Arc::new((ty, Box::from(id)))),
-        }
-    }
-}
 
 /// One entity.
 #[derive(Debug, Clone)]
@@ -269,31 +170,5 @@ impl FastStore {
             }
         }
         Some(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Uids;
-
-    #[test]
-    fn ids_short_and_long_are_found_and_kept_apart() {
-        let mut u = Uids::new(2);
-        let ids = ["", "a", "a\0", "exactly-twenty-two-ch", "exactly-twenty-two-chr", "twenty-three-characters", "é中"];
-        let long = "x".repeat(300);
-        let mut all: Vec<&str> = ids.to_vec();
-        all.push(&long);
-        let numbered: Vec<u32> = all.iter().map(|id| u.intern(0, id)).collect();
-        for (id, e) in all.iter().zip(&numbered) {
-            assert_eq!(u.get(0, id), Some(*e), "{id:?}");
-            assert_eq!(u.get(1, id), None, "{id:?}");
-            assert_eq!(u.intern(0, id), *e, "{id:?}");
-            assert_eq!(u.uid(*e).map(|x| &*x.1), Some(*id));
-        }
-        let mut sorted = numbered.clone();
-        sorted.dedup();
-        assert_eq!(sorted.len(), all.len());
-        assert_eq!(u.get(0, "exactly-twenty-two-c"), None);
-        assert_eq!(u.get(0, &"x".repeat(299)), None);
     }
 }
