@@ -12,9 +12,11 @@
 //! calls before each mode, default 1000), `--slow N` (requests for the modes whose cost grows with the store,
 //! default 300), `--wasm PATH` (default target/wasm/privet.wasm), `--max-seconds S` (a mode stops early once it has run
 //! this long, default 20; its row then counts the requests it did run, and the agreement check covers that
-//! prefix), `--only MODE` (run just that mode, e.g. `store`).
+//! prefix), `--min-seconds S` (a mode whose pass over its requests took less makes further passes until it has run
+//! this long, default 0; its row counts every decision as `decided`), `--only MODE` (run just that mode, e.g.
+//! `store`).
 //!
-//! Output: one JSON line per engine/mode on stdout (`engine`, `mode`, `requests`, `seconds`, `per_sec`,
+//! Output: one JSON line per engine/mode on stdout (`engine`, `mode`, `requests`, `decided`, `seconds`, `per_sec`,
 //! `errors`, `allow`), and one `{"kind": "process", …}` line at the end with `vmhwm_kb`, load time and sizes;
 //! `privet` and `cedar` also print one `{"kind": "memory", …}` line, after load and before the modes. The
 //! decisions of each mode (one `a`/`d` byte per request, in workload order) go to
@@ -72,6 +74,7 @@ struct Args {
     slow: usize,
     wasm: PathBuf,
     max_seconds: f64,
+    min_seconds: f64,
     only: Option<String>,
 }
 
@@ -84,6 +87,7 @@ fn args() -> Args {
         slow: 300,
         wasm: PathBuf::from("target/wasm/privet.wasm"),
         max_seconds: 20.0,
+        min_seconds: 0.0,
         only: None,
     };
     let mut it = std::env::args().skip(1);
@@ -97,6 +101,7 @@ fn args() -> Args {
             "--slow" => a.slow = v.parse().expect("--slow N"),
             "--wasm" => a.wasm = v.into(),
             "--max-seconds" => a.max_seconds = v.parse().expect("--max-seconds S"),
+            "--min-seconds" => a.min_seconds = v.parse().expect("--min-seconds S"),
             "--only" => a.only = Some(v),
             other => panic!("unknown argument {other}"),
         }
@@ -125,6 +130,10 @@ struct Out {
     /// A mode stops early (at a multiple of 16 requests, or after a batch) once it has run this long; the row
     /// then reports the requests it did run.
     max_seconds: f64,
+    /// A mode whose pass over its inputs took less than this runs further passes until it has run this long
+    /// (or `max_seconds`); its row then counts every decision it made, the figure being steadier for it. The
+    /// decisions file holds the first pass's, and a later pass that decides an input otherwise stops the run.
+    min_seconds: f64,
     /// `--only MODE`: run just this mode (the others are skipped, and write no row).
     only: Option<String>,
 }
@@ -155,14 +164,28 @@ impl Out {
                 break;
             }
         }
-        self.emit(mode, t.elapsed().as_secs_f64(), decisions, errors);
+        let mut made = decisions.len();
+        while made == inputs.len() && self.more(&t) {
+            for (x, first) in inputs.iter().zip(&decisions) {
+                assert_eq!(f(x).0, *first, "{mode}: a later pass decided input {} otherwise", made % inputs.len());
+                made += 1;
+            }
+        }
+        self.emit(mode, t.elapsed().as_secs_f64(), made, decisions, errors);
+    }
+
+    /// Whether a mode that has run since `t` should make another pass (see `min_seconds`).
+    fn more(&self, t: &Instant) -> bool {
+        let s = t.elapsed().as_secs_f64();
+        s < self.min_seconds && s < self.max_seconds
     }
 
     fn skip(&self, mode: &str) -> bool {
         self.only.as_deref().is_some_and(|o| o != mode)
     }
 
-    fn emit(&self, mode: &str, secs: f64, decisions: Vec<u8>, errors: usize) {
+    /// One row: `made` decisions in `secs` (every pass's), and the first pass's `decisions` to the file.
+    fn emit(&self, mode: &str, secs: f64, made: usize, decisions: Vec<u8>, errors: usize) {
         let n = decisions.len();
         let allow = decisions.iter().filter(|&&d| d == b'a').count();
         let ddir = self.dir.join("decisions");
@@ -170,8 +193,8 @@ impl Out {
         std::fs::write(ddir.join(format!("{}--{mode}.txt", self.engine)), &decisions).unwrap();
         println!(
             "{}",
-            json!({"engine": self.engine, "mode": mode, "requests": n, "seconds": secs,
-                   "per_sec": n as f64 / secs, "errors": errors, "allow": allow})
+            json!({"engine": self.engine, "mode": mode, "requests": n, "decided": made, "seconds": secs,
+                   "per_sec": made as f64 / secs, "errors": errors, "allow": allow})
         );
     }
 
@@ -192,16 +215,29 @@ impl Out {
         let mut decisions = Vec::new();
         let mut errors = 0usize;
         let t = Instant::now();
+        let mut passed = 0;
         for c in chunks {
             for (d, e) in f(c) {
                 decisions.push(d);
                 errors += usize::from(e);
             }
+            passed += 1;
             if t.elapsed().as_secs_f64() > self.max_seconds {
                 break;
             }
         }
-        self.emit(mode, t.elapsed().as_secs_f64(), decisions, errors);
+        let mut made = decisions.len();
+        while passed == chunks.len() && self.more(&t) {
+            let mut at = 0;
+            for c in chunks {
+                for (d, _) in f(c) {
+                    assert_eq!(Some(&d), decisions.get(at), "{mode}: a later pass decided element {at} otherwise");
+                    at += 1;
+                }
+            }
+            made += at;
+        }
+        self.emit(mode, t.elapsed().as_secs_f64(), made, decisions, errors);
     }
 }
 
@@ -222,8 +258,13 @@ fn main() {
     let mut sizes = json!({});
     match a.engine.as_str() {
         "privet" => {
-            let out =
-                Out { dir: a.dir.clone(), engine: "privet-native", max_seconds: a.max_seconds, only: a.only.clone() };
+            let out = Out {
+                dir: a.dir.clone(),
+                engine: "privet-native",
+                max_seconds: a.max_seconds,
+                min_seconds: a.min_seconds,
+                only: a.only.clone(),
+            };
             let load_empty = || {
                 let mut sources = privet::BundleSources::from_dir(&a.dir).expect("bundle sources");
                 sources.entities = None;
@@ -256,8 +297,13 @@ fn main() {
             });
         }
         "wasmtime" => {
-            let out =
-                Out { dir: a.dir.clone(), engine: "privet-wasmtime", max_seconds: a.max_seconds, only: a.only.clone() };
+            let out = Out {
+                dir: a.dir.clone(),
+                engine: "privet-wasmtime",
+                max_seconds: a.max_seconds,
+                min_seconds: a.min_seconds,
+                only: a.only.clone(),
+            };
             let packed = std::fs::read(a.dir.join("bundle.privet")).expect("bundle.privet (run --engine privet first)");
             let module =
                 privet_host::WasmModule::from_file(&a.wasm, privet_host::HostConfig::default()).expect("module");
@@ -291,8 +337,13 @@ fn main() {
             }
         }
         "cedar" => {
-            let out =
-                Out { dir: a.dir.clone(), engine: "cedar-native", max_seconds: a.max_seconds, only: a.only.clone() };
+            let out = Out {
+                dir: a.dir.clone(),
+                engine: "cedar-native",
+                max_seconds: a.max_seconds,
+                min_seconds: a.min_seconds,
+                only: a.only.clone(),
+            };
             let c = CedarSide::load(&a.dir);
             sizes["load_ms"] = json!(t0.elapsed().as_secs_f64() * 1e3);
             let (empty, without_bytes) =

@@ -38,10 +38,10 @@ const mb = (kb) => (kb ? `${(kb / 1024).toFixed(0)} MB` : '');
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const mib = (b) => (b === undefined ? '' : `${(b / 1048576).toFixed(1)} MB`);
 
-const table = [['engine', 'mode', 'requests', 'decisions/s', 'vs peer', 'peer', 'errors', 'peak RSS', 'store']];
+const table = [['engine', 'mode', 'requests', 'decided', 'decisions/s', 'vs peer', 'peer', 'errors', 'peak RSS', 'store']];
 for (const r of rows) {
   const [p, ratio] = peer(r);
-  table.push([r.engine, r.mode, fmt(r.requests), fmt(r.per_sec), ratio, p, String(r.errors), mb(procs[r.engine]?.vmhwm_kb),
+  table.push([r.engine, r.mode, fmt(r.requests), fmt(r.decided ?? r.requests), fmt(r.per_sec), ratio, p, String(r.errors), mb(procs[r.engine]?.vmhwm_kb),
     mib(memory[r.engine]?.store_bytes)]);
 }
 // Prints a table whose columns in `right` are right-aligned.
@@ -52,7 +52,7 @@ function printTable(t, right) {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of t.slice(1)) console.log(line(row));
 }
-printTable(table, new Set([2, 3, 4, 6, 7, 8]));
+printTable(table, new Set([2, 3, 4, 5, 7, 8, 9]));
 
 // Sizes and load times.
 console.log('');
