@@ -11,7 +11,7 @@ use super::ext::{self, ExtArg, ExtOut};
 use super::facts;
 use super::schema::TypeId;
 use super::store::{EntityData, FastStore};
-use super::value::{AttrId, EntId, EntRef, Tags, Val, field};
+use super::value::{AttrId, Context, EntId, EntRef, Tags, Val, field};
 
 /// Evaluation stopped: an error (or a case the fast path leaves to cedar).
 #[derive(Debug)]
@@ -54,8 +54,9 @@ impl<'a> View<'a> {
 pub(crate) struct Env<'a> {
     store: &'a FastStore,
     slice: &'a [SliceEntity],
-    /// principal, action, resource, context.
-    vars: &'a [Val; 4],
+    /// principal, action, resource.
+    vars: &'a [Val; 3],
+    context: &'a Context<'a>,
     /// The fact words of the principal and the resource (`facts.rs`); zero (no fact known) when the request
     /// has a slice.
     facts: [u64; 2],
@@ -63,9 +64,15 @@ pub(crate) struct Env<'a> {
 
 impl<'a> Env<'a> {
     /// `facts`: the principal's and the resource's fact words, ignored (no fact known) when there is a slice.
-    pub(crate) fn new(store: &'a FastStore, slice: &'a [SliceEntity], vars: &'a [Val; 4], facts: [u64; 2]) -> Env<'a> {
+    pub(crate) fn new(
+        store: &'a FastStore,
+        slice: &'a [SliceEntity],
+        vars: &'a [Val; 3],
+        context: &'a Context<'a>,
+        facts: [u64; 2],
+    ) -> Env<'a> {
         let facts = if slice.is_empty() { facts } else { [0, 0] };
-        Env { store, slice, vars, facts }
+        Env { store, slice, vars, context, facts }
     }
 
     fn entity(&self, r: &EntRef) -> Option<View<'a>> {
@@ -177,6 +184,9 @@ impl<'a> Env<'a> {
                 _ => return Err(Bail),
             },
             Expr::Attr(a, id) => self.attr(a, *id)?,
+            Expr::Has(a, id) if matches!(**a, Expr::Var(Var::Context)) => {
+                Cow::Owned(Val::Bool(field(self.context.fields(), *id).is_some()))
+            }
             Expr::Has(a, id) => Cow::Owned(Val::Bool(match self.eval(a)? {
                 Cow::Borrowed(Val::Ent(r)) => self.entity(r).is_some_and(|v| field(v.attrs(), *id).is_some()),
                 Cow::Owned(Val::Ent(r)) => self.entity(&r).is_some_and(|v| field(v.attrs(), *id).is_some()),
@@ -251,13 +261,16 @@ impl<'a> Env<'a> {
             Var::Principal => &self.vars[0],
             Var::Action => &self.vars[1],
             Var::Resource => &self.vars[2],
-            Var::Context => &self.vars[3],
+            Var::Context => self.context.whole(),
         }
     }
 
     fn attr(&self, a: &'a Expr, id: AttrId) -> R<Cow<'a, Val>> {
         // `principal.x`, `context.x`: the most common access, without a round through `eval`.
         if let Expr::Var(v) = a {
+            if *v == Var::Context {
+                return field(self.context.fields(), id).map(Cow::Borrowed).ok_or(Bail);
+            }
             return match self.var(*v) {
                 Val::Ent(r) => {
                     let view = self.entity(r).ok_or(Bail)?;

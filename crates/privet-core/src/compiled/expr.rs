@@ -12,7 +12,7 @@ use super::uids::Uids;
 use super::value::{AttrId, EntId, EntRef, Names, Val};
 
 /// The request variables.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Var {
     Principal,
     Action,

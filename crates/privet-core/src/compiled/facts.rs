@@ -21,7 +21,7 @@ use super::eval::Env;
 use super::expr::{CPolicy, Fact, Var};
 use super::schema::TypeId;
 use super::store::FastStore;
-use super::value::{EntId, EntRef, Val};
+use super::value::{Context, EntId, EntRef, Fields, Val, held};
 
 /// Facts kept per entity: two bits each in a `u64`, whose top bit says the word was computed.
 const MAX_FACTS: usize = 31;
@@ -116,10 +116,12 @@ impl FactSlots {
             let conjunct =
                 policies.get(*pi as usize).and_then(Option::as_ref).and_then(|p| p.conditions.get(*ci as usize));
             let Some(c) = conjunct else { continue };
-            let mut vars = [const { Val::Bool(false) }; 4];
+            let mut vars = [const { Val::Bool(false) }; 3];
             vars[if *resource { 2 } else { 0 }] = Val::Ent(EntRef::Known(e));
-            // No fact words: the conjunct is evaluated.
-            let value = match Env::new(store, &[], &vars, [UNKNOWN; 2]).conjunct(&c.expr) {
+            // No fact words: the conjunct is evaluated (it reads no context: an empty one stands in).
+            let value = match Env::new(store, &[], &vars, &Context::new(Fields::Held(0), &held()), [UNKNOWN; 2])
+                .conjunct(&c.expr)
+            {
                 Ok(false) => FALSE,
                 Ok(true) => TRUE,
                 Err(_) => ERROR,

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 
 use super::ext;
 use super::schema::{RecordTy, Ty, TypeId, TypedSchema};
-use super::value::{AttrId, EntRef, Names, Tags, Val};
+use super::value::{AttrId, EntRef, Fields, Names, Tags, Val};
 
 /// What parsing needs: the schema, attribute names, and how to turn a uid into a reference.
 pub(crate) struct Cx<'a> {
@@ -474,7 +474,7 @@ pub(crate) struct ParsedRequest<'de> {
     pub(crate) principal: (TypeId, EntRef),
     pub(crate) action: (TypeId, EntRef),
     pub(crate) resource: (TypeId, EntRef),
-    pub(crate) context: Option<Arc<[(AttrId, Val)]>>,
+    pub(crate) context: Option<Fields>,
     pub(crate) raw_context: Option<&'de RawValue>,
     pub(crate) entities: Vec<ParsedEntity>,
     pub(crate) id: Option<serde_json::Value>,
@@ -546,7 +546,7 @@ impl<'de> Visitor<'de> for RequestSeed<'_, '_> {
             principal: principal.ok_or_else(fail)?,
             action: action.ok_or_else(fail)?,
             resource: resource.ok_or_else(fail)?,
-            context,
+            context: context.map(Fields::Shared),
             raw_context,
             entities: entities.unwrap_or_default(),
             id,

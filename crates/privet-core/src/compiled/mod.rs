@@ -40,7 +40,7 @@ use schema::{RecordTy, TypeId, TypedSchema};
 use shape::Shapes;
 pub(crate) use store::FastStore;
 use uids::Uids;
-use value::{EntId, EntRef, Names, Val};
+use value::{Context, EntId, EntRef, Fields, Names, Val};
 
 /// What a request with a given action needs.
 #[derive(Debug)]
@@ -341,9 +341,10 @@ impl Compiled {
         let mut resolve = self.resolver(store, &invalid);
         let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
         let context_of = |a: &EntRef| self.context_of(a);
-        let whole = |cx: &mut Cx<'_>| {
+        let mut held = value::held();
+        let mut whole = |cx: &mut Cx<'_>| {
             let b = text.as_bytes();
-            let (req, end) = self.scan_at(text, scan::skip_ws(b, 0), cx, &context_of)?;
+            let (req, end) = self.scan_at(text, scan::skip_ws(b, 0), cx, &context_of, &mut held)?;
             (scan::skip_ws(b, end) == b.len()).then_some(req)
         };
         let req = match scan.then(|| whole(&mut cx)).flatten() {
@@ -356,7 +357,7 @@ impl Compiled {
         if invalid.get() {
             return None;
         }
-        self.decide_parsed(store, req, &mut cx, semantics, carry)
+        self.decide_parsed(store, req, &held, &mut cx, semantics, carry)
     }
 
     /// Decides the batch element that starts at byte `start` of `batch` (a JSON array's text), or leaves it to
@@ -376,9 +377,10 @@ impl Compiled {
             let mut resolve = self.resolver(store, &invalid);
             let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
             let context_of = |a: &EntRef| self.context_of(a);
-            if let Some((req, end)) = self.scan_at(batch, start, &mut cx, &context_of) {
+            let mut held = value::held();
+            if let Some((req, end)) = self.scan_at(batch, start, &mut cx, &context_of, &mut held) {
                 let decision = (end - start <= limits.max_request_bytes && !invalid.get())
-                    .then(|| self.decide_parsed(store, req, &mut cx, semantics, carry))
+                    .then(|| self.decide_parsed(store, req, &held, &mut cx, semantics, carry))
                     .flatten();
                 return Some(Element { end, decision });
             }
@@ -390,15 +392,17 @@ impl Compiled {
     }
 
     /// Reads the request object at `start` of `text` by a learned spelling, else by the scanner, which then
-    /// learns its spelling while there is room (see `shape.rs`): the request and the offset past its end.
+    /// learns its spelling while there is room (see `shape.rs`): the request and the offset past its end. A
+    /// spelling reads the context's fields into `held`.
     fn scan_at<'de, 'c>(
         &self,
         text: &'de str,
         start: usize,
         cx: &mut Cx<'_>,
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+        held: &mut value::Held,
     ) -> Option<(json::ParsedRequest<'de>, usize)> {
-        if let Some(read) = self.shapes.read(text, start, cx, context_of) {
+        if let Some(read) = self.shapes.read(text, start, cx, context_of, held) {
             return Some(read);
         }
         let read = scan::request_at(text, start, cx, context_of)?;
@@ -439,6 +443,7 @@ impl Compiled {
         &self,
         store: &FastStore,
         req: json::ParsedRequest<'_>,
+        held: &value::Held,
         cx: &mut Cx<'_>,
         semantics: Semantics,
         carry: &Carry,
@@ -452,8 +457,8 @@ impl Compiled {
         }
         let context = match (req.context, req.raw_context) {
             (Some(c), _) => c,
-            (None, Some(raw)) => json::record_value(cx, &plan.context, raw.get())?,
-            (None, None) if plan.context.required == 0 => Arc::from(Vec::new()),
+            (None, Some(raw)) => Fields::Shared(json::record_value(cx, &plan.context, raw.get())?),
+            (None, None) if plan.context.required == 0 => Fields::Held(0),
             (None, None) => return None,
         };
         let slice = self.slice(store, req.entities)?;
@@ -462,8 +467,9 @@ impl Compiled {
             true => self.fact_slots.words(&self.policies, store, &principal, &resource),
             false => [0, 0],
         };
-        let vars = [Val::Ent(principal), Val::Ent(action), Val::Ent(resource), Val::Rec(context)];
-        let env = Env::new(store, &slice, &vars, facts);
+        let vars = [Val::Ent(principal), Val::Ent(action), Val::Ent(resource)];
+        let context = Context::new(context, held);
+        let env = Env::new(store, &slice, &vars, &context, facts);
         let (Val::Ent(p), Val::Ent(r)) = (&vars[0], &vars[2]) else { return None };
         if semantics == Semantics::FailClosed && (!env.exists(p) || !env.exists(r)) {
             return None;

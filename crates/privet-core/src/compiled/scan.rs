@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::json::{Cx, ParsedRequest};
 use super::schema::{RecordTy, Ty, TypeId};
 use super::shape::{Hole, Scalar, Shape};
-use super::value::{AttrId, EntRef, Val};
+use super::value::{AttrId, EntRef, Fields, Val};
 
 /// Scans `text` as a request; `None` when it is not of the shape this scanner reads.
 #[cfg(test)]
@@ -111,7 +111,7 @@ impl<'de> Scan<'de> {
             principal: principal?,
             action: action?,
             resource: resource?,
-            context: Some(context?),
+            context: Some(Fields::Shared(context?)),
             raw_context: None,
             entities: Vec::new(),
             id,
@@ -803,8 +803,9 @@ pub(super) mod tests {
             assert_eq!(ours.principal, theirs.principal, "{text}");
             assert_eq!(ours.action, theirs.action, "{text}");
             assert_eq!(ours.resource, theirs.resource, "{text}");
-            let theirs_context = theirs.context.as_deref().map(<[_]>::to_vec);
-            assert!(ours.context.as_deref().map(<[_]>::to_vec) == theirs_context, "{text}");
+            let held = super::super::value::held();
+            let theirs_context = theirs.context.as_ref().map(|f| f.slice(&held).to_vec());
+            assert!(ours.context.as_ref().map(|f| f.slice(&held).to_vec()) == theirs_context, "{text}");
             assert_eq!(ours.id, theirs.id, "{text}");
             assert!(theirs.entities.is_empty() && theirs.raw_context.is_none(), "{text}");
         }

@@ -15,14 +15,14 @@ use std::sync::{Arc, OnceLock};
 use super::json::{Cx, ParsedRequest};
 use super::scan::Scan;
 use super::schema::{RecordTy, TypeId};
-use super::value::{AttrId, EntRef, Val};
+use super::value::{AttrId, EntRef, Fields, HELD_FIELDS, Held, Val};
 
 /// How many spellings a compiled policy set learns. A request that matches none of them costs a failed
 /// comparison per learned spelling, most of them within a few bytes.
 const SLOTS: usize = 8;
 
 /// The most context fields a shape holds.
-const MAX_FIELDS: usize = 8;
+const MAX_FIELDS: usize = HELD_FIELDS;
 
 /// A value of a request that a learned spelling leaves out, as the scanner reports it while learning.
 #[derive(Debug, Clone, Copy)]
@@ -119,22 +119,24 @@ impl Shape {
         start: usize,
         cx: &mut Cx<'_>,
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+        held: &mut Held,
     ) -> Option<(ParsedRequest<'de>, usize)> {
         let mut s = Scan::new(text, start);
         let mut uids: [(TypeId, &str); 3] = [(0, ""); 3];
         let mut id = None;
-        let mut vals: [Val; MAX_FIELDS] = [const { Val::Bool(false) }; MAX_FIELDS];
         for part in &self.parts {
             match part {
                 Part::Lit(lit) => s.word(lit)?,
                 Part::Id => id = Some(s.scalar()?),
                 Part::Uid(slot, t) => *uids.get_mut(usize::from(*slot))? = (*t, s.str()?),
                 Part::Field(pos, k) => {
-                    *vals.get_mut(usize::from(*pos))? = match k {
+                    let pos = usize::from(*pos);
+                    let value = match k {
                         Scalar::Bool => Val::Bool(s.bool()?),
                         Scalar::Long => Val::Long(s.long()?),
                         Scalar::String => Val::Str(Arc::from(s.str()?)),
-                    }
+                    };
+                    *held.get_mut(pos)? = (*self.fields.get(pos)?, value);
                 }
             }
         }
@@ -146,14 +148,12 @@ impl Shape {
         }
         let principal = (cx.resolve)(pt, p);
         let resource = (cx.resolve)(rt, r);
-        let take = |v: &mut Val| std::mem::replace(v, Val::Bool(false));
-        // An exact-size iterator: the record's `Arc` is allocated once, at its size.
-        let context = self.fields.iter().zip(vals.iter_mut()).map(|(a, v)| (*a, take(v))).collect();
         let req = ParsedRequest {
             principal: (pt, principal),
             action: (at, action),
             resource: (rt, resource),
-            context: Some(context),
+            // Every field was read into `held` (a spelling has a part for each).
+            context: Some(Fields::Held(self.fields.len() as u8)),
             raw_context: None,
             entities: Vec::new(),
             id,
@@ -167,16 +167,18 @@ impl Shape {
 pub(crate) struct Shapes([OnceLock<Shape>; SLOTS]);
 
 impl Shapes {
-    /// The request at `start` of `text` read by the first learned spelling it matches.
+    /// The request at `start` of `text` read by the first learned spelling it matches, its context fields into
+    /// `held`.
     pub(crate) fn read<'de, 'c>(
         &self,
         text: &'de str,
         start: usize,
         cx: &mut Cx<'_>,
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+        held: &mut Held,
     ) -> Option<(ParsedRequest<'de>, usize)> {
         for slot in &self.0 {
-            if let Some(r) = slot.get()?.read(text, start, cx, context_of) {
+            if let Some(r) = slot.get()?.read(text, start, cx, context_of, held) {
                 return Some(r);
             }
         }
@@ -205,7 +207,7 @@ mod tests {
     use super::super::scan::{learn_at, request_at};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
     use super::super::uids::Uids;
-    use super::super::value::{EntRef, Names};
+    use super::super::value::{EntRef, Names, held};
     use super::Shapes;
 
     const SCHEMA: &str = r#"{"N": {"entityTypes": {"U": {}, "R": {}},
@@ -268,13 +270,14 @@ mod tests {
         // Learn the spellings of requests the scanner reads and no learned spelling does: one per whitespace choice
         // ("" or " ") and context type (a1's and a2's, or a3's), four in all.
         let mut learned = 0;
+        let mut held = held();
         for _ in 0..10_000 {
             let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
             let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
             let ws = ["", " "][rng.pick(2)];
             let text = request(&mut rng, ws);
             if request_at(&text, 0, &mut cx, &context_of).is_some()
-                && shapes.read(&text, 0, &mut cx, &context_of).is_none()
+                && shapes.read(&text, 0, &mut cx, &context_of, &mut held).is_none()
             {
                 shapes.add(learn_at(&text, 0, &mut cx, &context_of).expect("a learnable request"));
                 learned += 1;
@@ -303,7 +306,7 @@ mod tests {
             let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
             let context_of =
                 |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
-            let ours = shapes.read(&text, 0, &mut cx, &context_of);
+            let ours = shapes.read(&text, 0, &mut cx, &context_of, &mut held);
             let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 });
             valid += usize::from(theirs.is_some() && n % 5 != 0);
             let Some((ours, end)) = ours else {
@@ -319,7 +322,11 @@ mod tests {
             assert_eq!(ours.principal, theirs.principal, "{text}");
             assert_eq!(ours.action, theirs.action, "{text}");
             assert_eq!(ours.resource, theirs.resource, "{text}");
-            assert!(ours.context.as_deref() == theirs.context.as_deref(), "{text}");
+            let none = super::super::value::held();
+            assert!(
+                ours.context.as_ref().map(|f| f.slice(&held)) == theirs.context.as_ref().map(|f| f.slice(&none)),
+                "{text}"
+            );
             assert_eq!(ours.id, theirs.id, "{text}");
             assert!(theirs.entities.is_empty() && theirs.raw_context.is_none(), "{text}");
         }
@@ -344,9 +351,9 @@ mod tests {
         let (a1, a2, a3) = (spell("a1"), spell("a2"), spell("a3"));
         let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
         shapes.add(learn_at(&a1, 0, &mut cx, &context_of).expect("learnable"));
-        assert!(shapes.read(&a1, 0, &mut cx, &context_of).is_some());
-        assert!(shapes.read(&a2, 0, &mut cx, &context_of).is_some(), "a2's context type is a1's");
-        assert!(shapes.read(&a3, 0, &mut cx, &context_of).is_none());
+        assert!(shapes.read(&a1, 0, &mut cx, &context_of, &mut held()).is_some());
+        assert!(shapes.read(&a2, 0, &mut cx, &context_of, &mut held()).is_some(), "a2's context type is a1's");
+        assert!(shapes.read(&a3, 0, &mut cx, &context_of, &mut held()).is_none());
         let seed = RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 };
         assert!(json::parse_with(&a3, seed).is_none());
     }

@@ -1,6 +1,7 @@
 //! Runtime values of the compiled evaluator, with Cedar's equality: entities by uid, sets as sets (order and
 //! duplicates ignored), records by fields, extension values by value. Attribute names are interned.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -83,6 +84,65 @@ impl PartialEq for Val {
             (Val::Ext(a), Val::Ext(b)) => a == b,
             _ => false,
         }
+    }
+}
+
+/// The most context fields a request read by a learned spelling holds in place (see `shape.rs`).
+pub(crate) const HELD_FIELDS: usize = 8;
+
+/// A buffer on the deciding function's stack that a learned spelling reads a request's context fields into, so
+/// that a request whose policies read only fields of its context allocates no record for it.
+pub(crate) type Held = [(AttrId, Val); HELD_FIELDS];
+
+/// An empty [`Held`].
+pub(crate) const fn held() -> Held {
+    [const { (0, Val::Bool(false)) }; HELD_FIELDS]
+}
+
+/// Where a request's context fields (sorted by attribute id) are: shared, as parsed from JSON, or the first `n`
+/// of the deciding function's [`Held`].
+#[derive(Debug)]
+pub(crate) enum Fields {
+    Shared(Arc<[(AttrId, Val)]>),
+    Held(u8),
+}
+
+impl Fields {
+    /// The fields, given the deciding function's [`Held`].
+    pub(crate) fn slice<'a>(&'a self, held: &'a Held) -> &'a [(AttrId, Val)] {
+        match self {
+            Fields::Shared(f) => f,
+            Fields::Held(n) => held.get(..usize::from(*n)).unwrap_or_default(),
+        }
+    }
+}
+
+/// A request's context as evaluation sees it: its fields, and the record value made of them the first time an
+/// expression uses the context whole (most expressions read only its fields).
+#[derive(Debug)]
+pub(crate) struct Context<'h> {
+    fields: Fields,
+    held: &'h Held,
+    whole: OnceCell<Val>,
+}
+
+impl<'h> Context<'h> {
+    pub(crate) fn new(fields: Fields, held: &'h Held) -> Context<'h> {
+        Context { fields, held, whole: OnceCell::new() }
+    }
+
+    pub(crate) fn fields(&self) -> &[(AttrId, Val)] {
+        self.fields.slice(self.held)
+    }
+
+    /// The context as a record value.
+    pub(crate) fn whole(&self) -> &Val {
+        self.whole.get_or_init(|| {
+            Val::Rec(match &self.fields {
+                Fields::Shared(f) => f.clone(),
+                Fields::Held(_) => Arc::from(self.fields()),
+            })
+        })
     }
 }
 
