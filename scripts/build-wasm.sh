@@ -48,7 +48,11 @@ export CARGO_TARGET_DIR="$target_dir"
 #   -Zlocation-detail=none    no file/line/column strings for panic locations (nothing prints them anyway)
 # plus std built with its `optimize_for_size` feature. Measured on privet-core + cedar 4.14.1: these two
 # take the module from 2,757,303 to 2,597,740 bytes after wasm-opt (988,315 -> 948,099 gzip).
-export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none ${PRIVET_EXTRA_RUSTFLAGS:-}"
+#   -Ctarget-feature=+simd128  fixed-width SIMD (wasmtime, Node >= 16.4 and current browsers have it): LLVM
+#                             vectorises byte loops with it; measured 3,581,731 -> 3,527,353 bytes and about 3%
+#                             fewer wasmtime/native seconds per store decision (median ratio 2.36x against 2.52x
+#                             over three interleaved runs)
+export RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Ctarget-feature=+simd128 ${PRIVET_EXTRA_RUSTFLAGS:-}"
 unset CARGO_BUILD_RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
 
 # `cargo rustc` so the stack size goes to the final link only: changing it relinks, it does not rebuild
@@ -63,7 +67,7 @@ built=$(date +%s)
 [ -f "$raw" ] || { echo "build-wasm: expected $raw after cargo build" >&2; exit 1; }
 mkdir -p "$(dirname "$out")"
 wasm-opt "${PRIVET_WASM_OPT:--Os}" \
-    --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int \
+    --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int --enable-simd \
     --strip-debug --strip-producers --strip-target-features \
     "$raw" -o "$out"
 end=$(date +%s)

@@ -42,8 +42,10 @@ pub struct HostConfig {
     /// Native stack a guest call may use (wasmtime's `max_wasm_stack`). Default 4 MiB (wasmtime's own default
     /// is 512 KiB; cedar's recursive evaluator wants more, see ABI.md "Traps").
     pub max_wasm_stack: usize,
-    /// Size of the fiber stack every guest call runs on (wasmtime's `async_stack_size`), whatever the
-    /// calling thread's own stack: each instance allocates one on its first call and reuses it. Must exceed
+    /// Size of the fiber stack a guest call runs on (wasmtime's `async_stack_size`) when the calling thread
+    /// has less than this much of its own stack left; with at least this much left (the main thread, a
+    /// thread spawned with a big stack) the call runs right on the caller's stack, which is cheaper. Each
+    /// instance allocates a fiber stack on its first fiber call and reuses it. Must exceed
     /// `max_wasm_stack`; the rest holds wasmtime's and the host's frames during the call. Default
     /// `max_wasm_stack + 2 MiB` (address space; pages are committed as the stack is used). This replaces
     /// the worker threads (and their `worker_stack`) of earlier versions: calls run on the caller's thread.

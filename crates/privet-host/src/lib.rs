@@ -21,9 +21,10 @@
 //! Calls run on the caller's thread, in an instance checked out of a bounded pool
 //! ([`HostConfig::max_instances`]; callers beyond it wait for a free instance). Instances are created lazily
 //! from the compiled module (instantiate, load the packed bundle, replay the update log). The guest (cedar)
-//! recurses deeply, so `max_wasm_stack` is raised to 4 MiB; since wasmtime would run a plain call on the
-//! caller's own stack, every guest call is made with `call_async` and runs on a wasmtime fiber stack of
-//! [`HostConfig::fiber_stack`] bytes, allocated once per instance and reused, driven to completion right
+//! recurses deeply, so `max_wasm_stack` is raised to 4 MiB; wasmtime runs a plain call on the caller's own
+//! stack, so a guest call is plain only when at least [`HostConfig::fiber_stack`] bytes of that stack are
+//! left (`main`, a thread spawned with a big stack); otherwise it is made with `call_async` and runs on a
+//! wasmtime fiber stack of that size, allocated once per instance and reused, driven to completion right
 //! there (nothing ever yields): the guest gets its whole stack budget whether the caller is `main`, a 2 MiB
 //! tokio worker or a 256 KiB thread, with no thread hop. Each instance has a linear-memory cap
 //! ([`HostConfig::memory_limit`], a `ResourceLimiter`), and each guest call gets a fresh epoch deadline

@@ -109,15 +109,29 @@ fn load_cost(packed: &[u8]) -> u64 {
 /// behave as on a big stack (the overflow is a clean `host_failure`, not a crash of the process).
 #[test]
 fn stack_overflow_from_a_thread_with_a_small_stack_is_a_host_failure() {
+    overflow_and_parity_on_a_thread("small-stack", 256 << 10);
+}
+
+/// From a thread with more stack left than `HostConfig::fiber_stack`, guest calls run right on the caller's
+/// stack (no fiber): the same overflow is the same clean `host_failure`, and decisions equal native ones.
+#[test]
+fn stack_overflow_on_the_callers_big_stack_is_a_host_failure() {
+    overflow_and_parity_on_a_thread("big-stack", 32 << 20);
+}
+
+/// On a thread with `stack` bytes of stack: the guest's stack overflows cleanly, and decisions (single and
+/// batch) on the CPRA pack equal native ones.
+fn overflow_and_parity_on_a_thread(name: &str, stack: usize) {
     // Native privet-core (the expected decisions) runs here: it needs a normal stack, the host does not.
     let native = privet_core::Bundle::from_packed(cpra_packed()).unwrap();
     let cases: Vec<_> = crate::suite_requests().into_iter().take(20).map(|r| (native.decide_json(&r), r)).collect();
+    let label = name.to_string();
     let t = std::thread::Builder::new()
-        .name("small-stack".into())
-        .stack_size(256 << 10)
+        .name(name.into())
+        .stack_size(stack)
         .spawn(move || {
             let (terms, host, d) = find_overflow();
-            eprintln!("small stack: overflow at {terms} chained terms");
+            eprintln!("{label}: overflow at {terms} chained terms");
             assert_host_failure(&d, "trapped");
             assert_host_failure(&host.decide_json(REQ), "trapped");
             assert_eq!(host.stats().instances_discarded, 2);
@@ -262,11 +276,22 @@ fn updates_are_replayed_into_the_instance_that_replaces_a_faulted_one() {
 /// and a shallower one loads and decides.
 #[test]
 fn native_stack_limit_is_a_typed_fault_from_a_small_thread() {
+    native_stack_limit_on_a_thread(256 << 10);
+}
+
+/// The same limit on the caller's own stack: from a thread with 8 MiB, more than the module's 1 MiB
+/// `fiber_stack`, the calls run without a fiber and the limit is the same typed fault.
+#[test]
+fn native_stack_limit_is_a_typed_fault_on_the_callers_stack() {
+    native_stack_limit_on_a_thread(8 << 20);
+}
+
+fn native_stack_limit_on_a_thread(stack: usize) {
     let config = HostConfig { max_wasm_stack: 64 << 10, fiber_stack: (64 << 10) + (1 << 20), ..HostConfig::default() };
     let module = privet_host::WasmModule::new(crate::wasm_bytes(), config).unwrap();
     let (deep, shallow) = (deep_bundle(300), deep_bundle(20));
     let t = std::thread::Builder::new()
-        .stack_size(256 << 10)
+        .stack_size(stack)
         .spawn(move || {
             match Host::new(&module, &deep) {
                 Err(privet_host::HostError::Fault(HostFault::StackOverflow)) => {}

@@ -4,7 +4,8 @@
 //!   1.1 exports.
 //! - `packed`: ABI 1.2's packed decisions (the default path) equal the compact ones on the whole conformance
 //!   corpus, field for field and as JSON text, per call and in batches; the raw 1.2 exports.
-//! - `faults`: a guest stack overflow (also from a thread with a 256 KiB stack), exhausted fuel, a passed
+//! - `faults`: a guest stack overflow (also from a thread with a 256 KiB stack, on a fiber, and from one
+//!   with 32 MiB, on the caller's stack), exhausted fuel, a passed
 //!   deadline and the memory cap give deny + `host_failure`, and the next call runs on a fresh instance; a
 //!   batch gets the fuel budget once per request.
 //! - `abi`: garbage and huge inputs into every export of a raw instance are refused without a trap.
