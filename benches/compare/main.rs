@@ -165,7 +165,8 @@ impl Out {
             }
         }
         let mut made = decisions.len();
-        while made == inputs.len() && self.more(&t) {
+        let complete = made == inputs.len();
+        while complete && self.more(&t) {
             for (x, first) in inputs.iter().zip(&decisions) {
                 assert_eq!(f(x).0, *first, "{mode}: a later pass decided input {} otherwise", made % inputs.len());
                 made += 1;

@@ -90,7 +90,8 @@ function run(mode, inputs, f, warmup = args.warmup) {
     if (i % 16 === 15 && process.hrtime.bigint() - t > limit) break;
   }
   let made = decisions.length;
-  while (made === inputs.length && more(t)) {
+  const complete = made === inputs.length;
+  while (complete && more(t)) {
     for (let i = 0; i < inputs.length; i++) again(mode, decisions, i, f(inputs[i])[0]);
     made += inputs.length;
   }
