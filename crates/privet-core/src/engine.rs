@@ -554,12 +554,21 @@ fn in_turn<T: Send>(
     done.into_iter().map(|(_, t)| t).collect()
 }
 
-/// Runs `work` `n` times, at once on the pool's threads (in the wasm build, one after the other on the caller's);
-/// the results in no particular order.
+/// Runs `work` `n` times at once: once on the calling thread and `n - 1` times on the pool's threads (in the wasm
+/// build, one after the other on the caller's); the results in no particular order. The caller works too (it
+/// would otherwise sleep until the pool is done), so a pool thread the machine is slow to wake costs only the
+/// jobs the caller then takes in its place (`in_turn`).
 #[cfg(not(target_arch = "wasm32"))]
 fn on_threads<R: Send>(n: usize, work: impl Fn() -> R + Sync + Send) -> Vec<R> {
-    use rayon::prelude::*;
-    (0..n).into_par_iter().map(|_| work()).collect()
+    let done = std::sync::Mutex::new(Vec::with_capacity(n));
+    let keep = |r: R| done.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
+    rayon::in_place_scope(|s| {
+        for _ in 1..n {
+            s.spawn(|_| keep(work()));
+        }
+        keep(work());
+    });
+    done.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(target_arch = "wasm32")]
