@@ -195,7 +195,7 @@ mod tests {
     /// their first and last bytes): the table finds exactly what a map finds, through many doublings.
     #[test]
     fn the_table_agrees_with_a_map() {
-        let mut rng = Rng(0x5eed_1d5);
+        let mut rng = Rng(0x05ee_d1d5);
         let mut u = Uids::new(3);
         let mut want: HashMap<(u32, String), u32> = HashMap::new();
         let alphabet = ['a', 'b', 'é', '0'];
