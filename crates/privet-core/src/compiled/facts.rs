@@ -109,6 +109,9 @@ impl FactSlots {
             return word;
         }
         let Some(ty) = store.uids.uid(e).map(|u| u.0) else { return word };
+        // Conjuncts that are facts read no context: an empty one stands in.
+        let none = held();
+        let context = Context::new(Fields::Held(0), &none);
         for (slot, (pi, ci, resource, types)) in self.slots.iter().enumerate() {
             if !types.contains(&ty) {
                 continue;
@@ -118,10 +121,8 @@ impl FactSlots {
             let Some(c) = conjunct else { continue };
             let mut vars = [const { Val::Bool(false) }; 3];
             vars[if *resource { 2 } else { 0 }] = Val::Ent(EntRef::Known(e));
-            // No fact words: the conjunct is evaluated (it reads no context: an empty one stands in).
-            let value = match Env::new(store, &[], &vars, &Context::new(Fields::Held(0), &held()), [UNKNOWN; 2])
-                .conjunct(&c.expr)
-            {
+            // No fact words: the conjunct is evaluated.
+            let value = match Env::new(store, &[], &vars, &context, [UNKNOWN; 2]).conjunct(&c.expr) {
                 Ok(false) => FALSE,
                 Ok(true) => TRUE,
                 Err(_) => ERROR,

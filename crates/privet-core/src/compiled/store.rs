@@ -1,6 +1,6 @@
-//! The compiled entity store: uids interned to numbers (`uids.rs`), attributes as values sorted by attribute id, and each
-//! entity's ancestors (the transitive closure of its parents) as a sorted list, so `in` is a binary search.
-//! Built from the store's JSON at load and kept in step with every store update.
+//! The compiled entity store: uids interned to numbers (`uids.rs`), attributes as values sorted by attribute id,
+//! and each entity's ancestors (the transitive closure of its parents) as a sorted list, so `in` is a binary
+//! search. Built from the store's JSON at load and kept in step with every store update.
 
 use super::facts::FactWords;
 use super::json::{self, Cx, ParsedEntity};

@@ -73,12 +73,6 @@ pub(crate) struct Uids {
     uids: Vec<(TypeId, Box<str>)>,
 }
 
-impl Default for Uids {
-    fn default() -> Uids {
-        Uids::new(0)
-    }
-}
-
 impl Uids {
     /// An empty table for uids of `types` entity types (numbered from 0).
     pub(crate) fn new(types: usize) -> Uids {
