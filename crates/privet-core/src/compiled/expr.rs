@@ -2,6 +2,7 @@
 //! uids. A policy that uses anything not listed here is not compiled (`None`), and requests it could apply to
 //! take cedar's path.
 
+use smol_str::SmolStr;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -341,7 +342,7 @@ impl Compiler<'_> {
         match v {
             Value::Bool(b) => Some(Val::Bool(*b)),
             Value::Number(n) => n.as_i64().map(Val::Long),
-            Value::String(s) => Some(Val::Str(Arc::from(s.as_str()))),
+            Value::String(s) => Some(Val::Str(SmolStr::new(s))),
             Value::Array(items) => {
                 Some(Val::Set(items.iter().map(|i| self.literal(i, depth + 1)).collect::<Option<Arc<[Val]>>>()?))
             }

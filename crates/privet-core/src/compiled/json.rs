@@ -2,6 +2,7 @@
 //! Accepts the forms cedar accepts for schema-typed data and refuses (returns `None`) anything else — a refusal
 //! is not an answer, it sends the request down cedar's path, which gives the exact error or the exact result.
 
+use smol_str::SmolStr;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -165,7 +166,7 @@ impl<'de> Visitor<'de> for TySeed<'_, '_> {
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Val, E> {
         match self.ty {
-            Ty::String => Ok(Val::Str(Arc::from(v))),
+            Ty::String => Ok(Val::Str(SmolStr::new(v))),
             _ => Err(fail()),
         }
     }

@@ -9,6 +9,7 @@
 //! it reads exactly as `json.rs` reads it; the tests compare the two on every request of the differential
 //! corpus.
 
+use smol_str::SmolStr;
 use std::sync::Arc;
 
 use super::json::{Cx, ParsedRequest};
@@ -499,7 +500,7 @@ impl<'de> Scan<'de> {
         Some(match ty {
             Ty::Bool => Val::Bool(self.bool()?),
             Ty::Long => Val::Long(self.long()?),
-            Ty::String => Val::Str(Arc::from(self.str()?)),
+            Ty::String => Val::Str(SmolStr::new(self.str()?)),
             Ty::Set(elem) => {
                 self.eat(b'[')?;
                 self.ws();

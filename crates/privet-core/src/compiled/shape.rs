@@ -10,6 +10,7 @@
 //! value), the request id, and context fields of type bool, long or string; a request with anything else (a
 //! nested record, a set, an entity in the context, a slice) is not learned, and is always read by the scanner.
 
+use smol_str::SmolStr;
 use std::sync::{Arc, OnceLock};
 
 use super::json::{Cx, ParsedRequest};
@@ -134,7 +135,7 @@ impl Shape {
                     let value = match k {
                         Scalar::Bool => Val::Bool(s.bool()?),
                         Scalar::Long => Val::Long(s.long()?),
-                        Scalar::String => Val::Str(Arc::from(s.str()?)),
+                        Scalar::String => Val::Str(SmolStr::new(s.str()?)),
                     };
                     *held.get_mut(pos)? = (*self.fields.get(pos)?, value);
                 }

@@ -1,6 +1,7 @@
 //! Runtime values of the compiled evaluator, with Cedar's equality: entities by uid, sets as sets (order and
 //! duplicates ignored), records by fields, extension values by value. Attribute names are interned.
 
+use smol_str::SmolStr;
 use std::cell::OnceCell;
 use std::sync::Arc;
 
@@ -59,7 +60,7 @@ pub(crate) type Tags = Box<[(Box<str>, Val)]>;
 pub(crate) enum Val {
     Bool(bool),
     Long(i64),
-    Str(Arc<str>),
+    Str(SmolStr),
     Ent(EntRef),
     Set(Arc<[Val]>),
     /// Fields sorted by attribute id.
@@ -154,3 +155,5 @@ pub(crate) fn field(rec: &[(AttrId, Val)], id: AttrId) -> Option<&Val> {
         rec.binary_search_by_key(&id, |(k, _)| *k).ok().map(|i| &rec[i].1)
     }
 }
+// A value is three words: `SmolStr` keeps strings of up to 23 bytes in place, and the enum fits in its niche.
+const _: () = assert!(std::mem::size_of::<Val>() == 24);
