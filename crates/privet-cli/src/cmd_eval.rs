@@ -78,6 +78,9 @@ struct Summary {
     with_errors: usize,
     #[serde(skip)]
     decide_time: Duration,
+    /// The most threads a chunk was decided on.
+    #[serde(skip)]
+    threads: usize,
 }
 
 const CHUNK: usize = 8192;
@@ -134,18 +137,19 @@ fn eval_many(bundle: &Bundle, file: &str, args: &EvalArgs) -> u8 {
     let rate = if secs > 0.0 { summary.requests as f64 / secs } else { 0.0 };
     match args.format {
         Format::Human => eprintln!(
-            "{} requests: {} allow, {} deny ({} with errors); {:.0} decisions/s over the decide loop ({} threads), {:.2}s total",
+            "{} requests: {} allow, {} deny ({} with errors); {:.0} decisions/s over the decide loop ({} thread{}), {:.2}s total",
             summary.requests,
             summary.allow,
             summary.deny,
             summary.with_errors,
             rate,
-            jobs,
+            summary.threads.max(1),
+            if summary.threads > 1 { "s" } else { "" },
             wall.elapsed().as_secs_f64()
         ),
         Format::Json => eprintln!(
             "{}",
-            serde_json::json!({"summary": summary, "decisions_per_second": rate.round(), "threads": jobs})
+            serde_json::json!({"summary": summary, "decisions_per_second": rate.round(), "threads": summary.threads.max(1)})
         ),
     }
     exit::OK
@@ -164,6 +168,7 @@ fn flush(
     }
     let started = Instant::now();
     let texts: Vec<&str> = chunk.iter().map(|(_, _, text)| text.as_str()).collect();
+    summary.threads = summary.threads.max(bundle.each_threads(texts.len(), jobs));
     let mut decisions = bundle.decide_json_each_on(&texts, jobs);
     summary.decide_time += started.elapsed();
     if decisions.len() != chunk.len() {

@@ -152,6 +152,24 @@ fn eval_requests_writes_to_an_output_file() {
 }
 
 #[test]
+fn eval_requests_reports_the_threads_it_used() {
+    // Fewer requests than a thread's share (128) are decided on one thread, whatever `--jobs` allows.
+    let threads = |n: usize| {
+        let lines = vec![request("payments", "share", "alice-cart", false); n];
+        let out = privet_stdin(
+            &["eval", CRM, "--requests", "-", "--jobs", "2", "--format", "json"],
+            &(lines.join("\n") + "\n"),
+        );
+        assert_eq!(out.status.code(), Some(0));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stderr).unwrap();
+        assert_eq!(summary["summary"]["requests"], n);
+        summary["threads"].as_u64().unwrap()
+    };
+    assert_eq!(threads(3), 1);
+    assert!((1..=2).contains(&threads(600)));
+}
+
+#[test]
 fn explain_names_blocking_forbids_and_overridden_permits() {
     let out = privet(&["explain", CRM, "--request", &request("adnet", "sell", "carol-cart", false)]);
     assert_eq!(out.status.code(), Some(2));

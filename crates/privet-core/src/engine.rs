@@ -57,12 +57,22 @@ impl Bundle {
         self.decide_json_each_on(requests, pool_threads())
     }
 
+    /// For the CLI: the threads [`Bundle::decide_json_each_on`] decides `requests` requests on, given at most
+    /// `threads` (one when the policies are not compiled). Not a stable API.
+    #[doc(hidden)]
+    pub fn each_threads(&self, requests: usize, threads: usize) -> usize {
+        const MIN_PER_THREAD: usize = 128;
+        match self.meta.compiled {
+            Some(_) => threads.min(requests / MIN_PER_THREAD).clamp(1, 64),
+            None => 1,
+        }
+    }
+
     /// For the CLI and tests: [`Bundle::decide_json_each`] on at most `threads` threads (at least 128 requests a
     /// thread), whatever the machine's cores. Not a stable API.
     #[doc(hidden)]
     pub fn decide_json_each_on<S: AsRef<str> + Sync>(&self, requests: &[S], threads: usize) -> Vec<Decision> {
-        const MIN_PER_THREAD: usize = 128;
-        let threads = threads.min(requests.len() / MIN_PER_THREAD).clamp(1, 64);
+        let threads = self.each_threads(requests.len(), threads);
         let Some(compiled) = self.meta.compiled.as_ref().filter(|_| threads > 1) else {
             return requests.iter().map(|r| self.decide_json(r.as_ref())).collect();
         };
