@@ -211,7 +211,7 @@ test('after a trap the rebuilt instance decides packed again', async () => {
 test('raw ABI 1.2: privet_decide_packed and privet_decide_batch_packed write the documented records, or the compact JSON', async () => {
   const bundle = await cpra();
   const { exports: x } = await WebAssembly.instantiate(await compile(wasmBytes), {});
-  assert.equal(x.privet_abi_version(), 0x0001_0002);
+  assert.ok(x.privet_abi_version() >= 0x0001_0002 && x.privet_abi_version() >>> 16 === 1);
   const bytes = (r) => {
     const p = Number(r >> 32n);
     const n = Number(r & 0xffffffffn);

@@ -62,6 +62,12 @@ pub struct HostConfig {
     /// from guest memory, with compact JSON only for decisions that carry more). Decisions are the same
     /// either way; `false` keeps the 1.1 compact exports. Default true.
     pub packed_decisions: bool,
+    /// Take decisions through ABI 1.3's guest-owned buffers when the module has them and `packed_decisions`
+    /// is on (`privet_decide_packed_input`: the request is written into an input buffer the guest keeps and
+    /// reads in place, and the result is read from an output buffer the guest reuses, so a decision costs
+    /// one guest call, with no copy of the request and no allocation or `privet_free` of its result).
+    /// Decisions are the same either way; `false` keeps the 1.2 packed exports. Default true.
+    pub guest_buffers: bool,
 }
 
 impl Default for HostConfig {
@@ -78,6 +84,7 @@ impl Default for HostConfig {
             epoch_tick: Duration::from_millis(5),
             compact_decisions: true,
             packed_decisions: true,
+            guest_buffers: true,
         }
     }
 }

@@ -185,6 +185,14 @@ impl Host {
         let (result, hash) = self.run(|s, state| {
             let handle = s.handle;
             match &s.table {
+                Some(table) if s.guest_buffers => {
+                    let out = s.raw.call_input_parse(
+                        input.as_bytes(),
+                        |r, l| r.decide_packed_input_raw(handle, l),
+                        |b| table.expand_packed(b, &state.hash),
+                    )?;
+                    out.ok_or_else(|| HostFault::Abi("`privet_decide_packed_input` returned no result".into()))?
+                }
                 Some(table) if s.packed => {
                     let out = s.raw.call_parse(
                         input.as_bytes(),
@@ -221,6 +229,14 @@ impl Host {
         let (result, hash) = self.run(|s, state| {
             let handle = s.handle;
             match &s.table {
+                Some(table) if s.guest_buffers => {
+                    let out = s.raw.call_input_parse(
+                        input.as_bytes(),
+                        |r, l| r.decide_batch_packed_input_raw(handle, l),
+                        |b| table.expand_packed_batch(b, &state.hash),
+                    )?;
+                    out.ok_or_else(|| HostFault::Abi("`privet_decide_batch_packed_input` returned no result".into()))?
+                }
                 Some(table) if s.packed => {
                     let out = s.raw.call_parse(
                         input.as_bytes(),
@@ -268,6 +284,12 @@ impl Host {
     /// [`HostConfig::compact_decisions`] and [`HostConfig::packed_decisions`] are on).
     pub fn packed_decisions(&self) -> bool {
         self.compact_decisions() && self.shared.config.packed_decisions && self.shared.module.abi_version().1 >= 2
+    }
+
+    /// True when decisions come through ABI 1.3's guest-owned buffers (the module is 1.3 or later, packed
+    /// decisions are on and so is [`HostConfig::guest_buffers`]).
+    pub fn guest_buffers(&self) -> bool {
+        self.packed_decisions() && self.shared.config.guest_buffers && self.shared.module.abi_version().1 >= 3
     }
 
     /// Inserts or replaces entities (a JSON array in Cedar's entity format) in the store, all or nothing.
@@ -354,7 +376,8 @@ fn make_slot(
         None
     };
     let packed = table.is_some() && config.packed_decisions && raw.has_packed();
-    Ok((Box::new(Slot { raw, handle, bundle_epoch: epoch, generation: 0, table, packed }), info.hash))
+    let guest_buffers = packed && config.guest_buffers && raw.has_input();
+    Ok((Box::new(Slot { raw, handle, bundle_epoch: epoch, generation: 0, table, packed, guest_buffers }), info.hash))
 }
 
 /// Brings a pool place to the current bundle and store: a fresh instance if it has none or holds

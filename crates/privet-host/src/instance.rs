@@ -56,6 +56,15 @@ struct Exports {
     compact: Option<CompactExports>,
     /// ABI 1.2 (absent from 1.0 and 1.1 modules).
     packed: Option<PackedExports>,
+    /// ABI 1.3 (absent from modules before 1.3).
+    input: Option<InputExports>,
+}
+
+/// The exports ABI 1.3 added: the guest-owned input and output buffers.
+struct InputExports {
+    input: TypedFunc<u32, u32>,
+    decide: TypedFunc<(u32, u32), u64>,
+    decide_batch: TypedFunc<(u32, u32), u64>,
 }
 
 /// The exports ABI 1.2 added.
@@ -89,6 +98,9 @@ pub struct RawInstance {
     budget: u64,
     /// The reusable input buffer `(ptr, capacity)`; `(0, 0)` until first used.
     scratch: (u32, u32),
+    /// ABI 1.3: the guest-owned input buffer `(ptr, len)` as `privet_input` last sized it; `(0, 0)` until
+    /// first used.
+    input: (u32, u32),
 }
 
 /// A packed result `(ptr << 32) | len` split in two.
@@ -137,7 +149,7 @@ impl RawInstance {
             .map_err(|e| HostError::Foreign(format!("cannot instantiate: {e:#}")))?;
         let x = exports(&mut raw_store, &instance)?;
         let budget = if let Interrupt::Fuel(f) = interrupt { f } else { 0 };
-        Ok(RawInstance { store: raw_store, x, interrupt, epoch_ticks, budget, scratch: (0, 0) })
+        Ok(RawInstance { store: raw_store, x, interrupt, epoch_ticks, budget, scratch: (0, 0), input: (0, 0) })
     }
 
     /// Arms the limits for one guest call (see [`begin`]).
@@ -286,6 +298,40 @@ impl RawInstance {
         invoke(&mut self.store, &p.decide_batch, (handle, ptr, len)).map_err(|e| self.fault(e))
     }
 
+    /// True when the module has ABI 1.3's exports (`privet_input`, `privet_decide_packed_input`,
+    /// `privet_decide_batch_packed_input`).
+    pub fn has_input(&self) -> bool {
+        self.x.input.is_some()
+    }
+
+    /// `privet_input(len)` (ABI 1.3): the address of the guest-owned input buffer, now exactly `len` bytes; 0
+    /// when the guest is out of memory. Called directly on the caller's stack (see [`invoke_shallow`]): it
+    /// only resizes a buffer.
+    pub fn input_raw(&mut self, len: u32) -> Result<u32, HostFault> {
+        let Some(i) = &self.x.input else { return Err(before_1_3("privet_input")) };
+        begin(&mut self.store, self.interrupt, 1, self.epoch_ticks)?;
+        invoke_shallow(&mut self.store, &i.input, len).map_err(|e| self.fault(e))
+    }
+
+    /// `privet_decide_packed_input(handle, len)` (ABI 1.3): `(ptr << 32) | len` of the result in the guest's
+    /// output buffer (not to be freed; valid until the next call).
+    pub fn decide_packed_input_raw(&mut self, handle: u32, len: u32) -> Result<u64, HostFault> {
+        let Some(i) = &self.x.input else { return Err(before_1_3("privet_decide_packed_input")) };
+        begin(&mut self.store, self.interrupt, 1, self.epoch_ticks)?;
+        invoke(&mut self.store, &i.decide, (handle, len)).map_err(|e| self.fault(e))
+    }
+
+    /// `privet_decide_batch_packed_input(handle, len)` (ABI 1.3): as [`RawInstance::decide_packed_input_raw`]
+    /// for a batch. The fuel budget is the per-call budget times the number of requests in the input.
+    pub fn decide_batch_packed_input_raw(&mut self, handle: u32, len: u32) -> Result<u64, HostFault> {
+        if self.x.input.is_none() {
+            return Err(before_1_3("privet_decide_batch_packed_input"));
+        }
+        self.begin_batch(self.input.0, len.min(self.input.1))?;
+        let Some(i) = &self.x.input else { return Err(before_1_3("privet_decide_batch_packed_input")) };
+        invoke(&mut self.store, &i.decide_batch, (handle, len)).map_err(|e| self.fault(e))
+    }
+
     /// `privet_upsert_entities(handle, ptr, len)`: packed result, 0 on failure.
     pub fn upsert_raw(&mut self, handle: u32, ptr: u32, len: u32) -> Result<u64, HostFault> {
         self.begin()?;
@@ -417,6 +463,58 @@ impl RawInstance {
         Ok((self.scratch.0, len, false))
     }
 
+    /// Writes `input` into the guest-owned input buffer of ABI 1.3 (`privet_input`), growing it first when it
+    /// is too small (to a power of two, at least 4 KiB) and shrinking it back after an input larger than
+    /// [`SCRATCH_MAX`] (so that one large input does not pin its memory). Returns the input's length.
+    fn put_guest_input(&mut self, input: &[u8]) -> Result<u32, HostFault> {
+        let len = u32::try_from(input.len())
+            .map_err(|_| HostFault::Abi(format!("input of {} bytes does not fit wasm32", input.len())))?;
+        let want = if len > self.input.1 {
+            Some(if len > SCRATCH_MAX { len } else { len.next_power_of_two().max(4096) })
+        } else if self.input.1 > SCRATCH_MAX && len <= SCRATCH_MAX {
+            Some(len.next_power_of_two().max(4096))
+        } else {
+            None
+        };
+        if let Some(cap) = want {
+            self.input = (0, 0);
+            let ptr = self.input_raw(cap)?;
+            if ptr == 0 {
+                let limit = self.store.data().limit;
+                return Err(match self.store.data().hit {
+                    Some(requested) => HostFault::MemoryLimit { requested, limit },
+                    None => HostFault::Abi(format!("`privet_input({cap})` returned 0 (guest out of memory)")),
+                });
+            }
+            self.input = (ptr, cap);
+        }
+        if len > 0 {
+            self.write(self.input.0, input)?;
+        }
+        Ok(len)
+    }
+
+    /// Calls an ABI 1.3 export over `input` written into the guest-owned input buffer, and hands the result's
+    /// bytes (in the guest's output buffer, which is not freed) to `parse`.
+    pub(crate) fn call_input_parse<T>(
+        &mut self,
+        input: &[u8],
+        call: impl FnOnce(&mut RawInstance, u32) -> Result<u64, HostFault>,
+        parse: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, HostFault> {
+        let len = self.put_guest_input(input)?;
+        let result = call(self, len)?;
+        if result == 0 {
+            return Ok(None);
+        }
+        let (ptr, len) = unpack(result);
+        let bytes = (ptr as usize)
+            .checked_add(len as usize)
+            .and_then(|end| self.x.memory.data(&self.store).get(ptr as usize..end))
+            .ok_or_else(|| HostFault::Abi(format!("result `{ptr}+{len}` is outside linear memory")))?;
+        Ok(Some(parse(bytes)))
+    }
+
     /// Calls an export over an input: writes it into guest memory (the reusable buffer when it fits), calls,
     /// frees the input if it had a buffer of its own, and hands the result's bytes to `parse`.
     pub(crate) fn call_parse<T>(
@@ -532,6 +630,10 @@ fn before_1_2(export: &str) -> HostFault {
     HostFault::Abi(format!("the module speaks an abi before 1.2: it has no `{export}`"))
 }
 
+fn before_1_3(export: &str) -> HostFault {
+    HostFault::Abi(format!("the module speaks an abi before 1.3: it has no `{export}`"))
+}
+
 /// Fuel for hosts that do not meter: far more than any call uses, well inside wasmtime's i64 counter.
 const NEVER_FUEL: u64 = 1 << 60;
 
@@ -588,6 +690,15 @@ fn exports(store: &mut Store<StoreData>, instance: &Instance) -> Result<Exports,
         }),
         None => None,
     };
+    // ABI 1.3's exports, likewise.
+    let input = match instance.get_func(&mut *store, "privet_input") {
+        Some(_) => Some(InputExports {
+            input: func!("privet_input"),
+            decide: func!("privet_decide_packed_input"),
+            decide_batch: func!("privet_decide_batch_packed_input"),
+        }),
+        None => None,
+    };
     Ok(Exports {
         memory,
         abi_version: func!("privet_abi_version"),
@@ -603,5 +714,6 @@ fn exports(store: &mut Store<StoreData>, instance: &Instance) -> Result<Exports,
         last_error: func!("privet_last_error"),
         compact,
         packed,
+        input,
     })
 }

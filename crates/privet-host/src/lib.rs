@@ -43,7 +43,11 @@
 //! decisions come through `privet_decide_packed` / `privet_decide_batch_packed` instead: a few bytes per
 //! decision (verdict, policy-table indices, the id's JSON text), read straight from guest memory, with
 //! compact JSON only for decisions that carry errors or anything else a record cannot hold (ABI.md, "Packed
-//! decisions"). Inputs up to 1 MiB go through one reusable buffer in each instance's memory.
+//! decisions"). Inputs up to 1 MiB go through one reusable buffer in each instance's memory. With a module that
+//! speaks ABI 1.3 (and [`HostConfig::guest_buffers`] on, the default), that buffer is the guest's own input
+//! buffer (`privet_input`), which `privet_decide_packed_input` / `privet_decide_batch_packed_input` read in
+//! place, and the result is read from the guest's reused output buffer: one guest call per decision, no
+//! `privet_free` (ABI.md, "Guest-owned buffers").
 //!
 //! ## Entity updates and swap
 //!

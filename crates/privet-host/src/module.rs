@@ -37,6 +37,10 @@ pub(crate) const EXPORTS_1_1: &[&str] = &["privet_policies", "privet_decide_comp
 /// Exports ABI 1.2 added; a module that reports minor 2 or later must have them.
 pub(crate) const EXPORTS_1_2: &[&str] = &["privet_decide_packed", "privet_decide_batch_packed"];
 
+/// Exports ABI 1.3 added; a module that reports minor 3 or later must have them.
+pub(crate) const EXPORTS_1_3: &[&str] =
+    &["privet_input", "privet_decide_packed_input", "privet_decide_batch_packed_input"];
+
 /// `privet.wasm` compiled once for this process. Cheap to clone (shared). Make hosts with
 /// [`crate::Host::new`]; instances are created from it as the pool needs them.
 #[derive(Clone)]
@@ -100,7 +104,7 @@ impl WasmModule {
 
     /// Compiles module bytes, checks that the module is Privet's (no imports, every export the host calls)
     /// and that its ABI major version is 1 (a module reporting 1.1 or later must have ABI 1.1's exports, 1.2 or
-    /// later those of 1.2 too).
+    /// later those of 1.2 too, 1.3 or later those of 1.3).
     pub fn new(bytes: &[u8], config: HostConfig) -> Result<WasmModule, HostError> {
         if !bytes.starts_with(b"\0asm") {
             return Err(HostError::NotWasm { len: bytes.len() });
@@ -144,9 +148,13 @@ impl WasmModule {
         if version >> 16 != ABI_MAJOR {
             return Err(HostError::AbiVersion { major: version >> 16, minor: version & 0xffff });
         }
-        // A module reporting minor 1 must have ABI 1.1's exports, minor 2 or later those of 1.2 too.
+        // A module reporting minor 1 must have ABI 1.1's exports, minor 2 or later those of 1.2 too, and so on.
         let minor = version & 0xffff;
-        let required = EXPORTS_1_1.iter().filter(|_| minor >= 1).chain(EXPORTS_1_2.iter().filter(|_| minor >= 2));
+        let required = EXPORTS_1_1
+            .iter()
+            .filter(|_| minor >= 1)
+            .chain(EXPORTS_1_2.iter().filter(|_| minor >= 2))
+            .chain(EXPORTS_1_3.iter().filter(|_| minor >= 3));
         if let Some(name) =
             required.into_iter().find(|n| !matches!(inner.module.get_export(n), Some(ExternType::Func(_))))
         {

@@ -25,6 +25,9 @@ pub(crate) struct Slot {
     pub(crate) table: Option<PolicyTable>,
     /// With a table: decide through ABI 1.2's packed exports (else the 1.1 compact ones).
     pub(crate) packed: bool,
+    /// With `packed`: decide through ABI 1.3's guest-owned buffers (`privet_decide_packed_input`), else
+    /// through `privet_decide_packed`.
+    pub(crate) guest_buffers: bool,
 }
 
 /// A place in the pool: empty until a call makes an instance in it, and again after a fault. Boxed, so that

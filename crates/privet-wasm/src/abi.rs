@@ -24,7 +24,17 @@ thread_local! {
     static REGISTRY: Cell<Registry> = Cell::new(Registry::default());
     /// The last error as JSON; empty when the last call succeeded.
     static LAST_ERROR: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// ABI 1.3: the guest-owned input buffer the host writes requests into (`privet_input`).
+    static INPUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// ABI 1.3: the guest-owned output buffer the `*_input` decide exports write their result into, reused
+    /// from call to call.
+    static OUTPUT: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
+
+/// The output buffer keeps its capacity from call to call up to this size; a call that finds it larger (after a
+/// big batch result) starts from a fresh one, so one large result does not pin its memory for the instance's
+/// life.
+const OUTPUT_KEEP: usize = 1 << 20;
 
 fn with_registry<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
     REGISTRY.with(|cell| {
@@ -253,6 +263,90 @@ pub extern "C" fn privet_decide_packed(handle: u32, ptr: u32, len: u32) -> u64 {
 #[unsafe(no_mangle)]
 pub extern "C" fn privet_decide_batch_packed(handle: u32, ptr: u32, len: u32) -> u64 {
     decide_with(handle, ptr, len, true, Form::Packed)
+}
+
+/// ABI 1.3: makes the guest-owned input buffer exactly `len` bytes long and returns its address, for the host
+/// to write a request (or a batch) into and decide it with `privet_decide_packed_input` /
+/// `privet_decide_batch_packed_input`, which read it in place. Its contents are unspecified after a resize
+/// (the host rewrites them); the address and size stay valid until the next `privet_input` call. Returns 0 when
+/// out of memory (the old buffer is then gone too). `len == 0` frees the buffer and returns a non-zero
+/// dangling address that must not be written. Does not touch the last error.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_input(len: u32) -> u32 {
+    let Ok(size) = usize::try_from(len) else { return 0 };
+    INPUT.with(|cell| {
+        let mut buf = cell.take();
+        if buf.len() != size {
+            // Not `resize`: the old contents need not survive, and a fresh buffer does not copy them.
+            drop(buf);
+            buf = Vec::new();
+            if buf.try_reserve_exact(size).is_err() {
+                return 0;
+            }
+            buf.resize(size, 0);
+        }
+        let addr = u32::try_from(buf.as_mut_ptr().expose_provenance()).unwrap_or(0);
+        cell.set(buf);
+        addr
+    })
+}
+
+/// Decides the first `len` bytes of the input buffer into the output buffer; `batch` picks the batch decide.
+/// The input is read in place (no copy) and the result is written into the reused output buffer: the host
+/// reads it and does not free it.
+fn decide_input(handle: u32, len: u32, batch: bool) -> u64 {
+    clear_error();
+    let input = INPUT.with(Cell::take);
+    let mut out = OUTPUT.with(Cell::take);
+    if out.capacity() > OUTPUT_KEEP {
+        out = Vec::new();
+    }
+    out.clear();
+    let failure = with_registry(|r| match usize::try_from(len).ok().and_then(|n| input.get(..n)) {
+        Some(request) if batch => r.decide_batch_into(handle, request, Form::Packed, &mut out),
+        Some(request) => r.decide_into(handle, request, Form::Packed, &mut out),
+        None => {
+            let f = Failure::new(
+                ErrorCode::HostFailure,
+                format!("abi: input length {len} exceeds the input buffer ({} bytes, see `privet_input`)", input.len()),
+            );
+            out.extend_from_slice(&r.deny(handle, &f, batch, Form::Packed));
+            Some(f)
+        }
+    });
+    INPUT.with(|cell| cell.set(input));
+    if let Some(f) = &failure {
+        set_error(f);
+    }
+    let result = match u32::try_from(out.len()) {
+        Ok(n) => match u32::try_from(out.as_ptr().expose_provenance()) {
+            Ok(addr) => (u64::from(addr) << 32) | u64::from(n),
+            // Unreachable on wasm32 (usize is 32 bits).
+            Err(_) => 0,
+        },
+        Err(_) => {
+            set_error(&Failure::new(ErrorCode::LimitExceeded, "abi: result larger than 4 GiB"));
+            0
+        }
+    };
+    OUTPUT.with(|cell| cell.set(out));
+    result
+}
+
+/// ABI 1.3: `privet_decide_packed` over the first `len` bytes of the input buffer (`privet_input`), read in
+/// place. The result (a packed record or compact JSON, as `privet_decide_packed`'s) is `(ptr << 32) | len` in
+/// the guest-owned output buffer: the host reads it before its next call into the module and does **not**
+/// free it. `len` beyond the input buffer is a deny carrying a `host_failure` error.
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_decide_packed_input(handle: u32, len: u32) -> u64 {
+    decide_input(handle, len, false)
+}
+
+/// ABI 1.3: `privet_decide_batch_packed` over the first `len` bytes of the input buffer, with the result in
+/// the output buffer (see `privet_decide_packed_input`).
+#[unsafe(no_mangle)]
+pub extern "C" fn privet_decide_batch_packed_input(handle: u32, len: u32) -> u64 {
+    decide_input(handle, len, true)
 }
 
 /// Adds or replaces entities (a JSON array of cedar entities). Returns the store-update JSON, or 0.

@@ -18,6 +18,9 @@
 //! * ABI 1.2: `privet_decide_packed`, the common decision (no errors, rebuilt from the table) as a short
 //!   binary record of policy-table indices and the request id's JSON text; any other as the compact JSON.
 //!   `privet_decide_batch_packed`: a count, then per decision its length and its record or compact JSON.
+//! * ABI 1.3: `privet_input(len) -> ptr`, a guest-owned input buffer the host writes requests into, and
+//!   `privet_decide_packed_input` / `privet_decide_batch_packed_input`, which decide it in place and write the
+//!   packed result into a guest-owned output buffer reused from call to call (nothing to free).
 //! * `privet_last_error() -> u64`: the structured error of the last failed call.
 //! * `privet_abi_version() -> u32`: `(major << 16) | minor`.
 //!
@@ -50,6 +53,6 @@ pub mod registry;
 /// The ABI's major version: bumped on any breaking change (see `ABI.md`, "Versioning").
 pub const ABI_MAJOR: u32 = 1;
 /// The ABI's minor version: bumped on additive changes.
-pub const ABI_MINOR: u32 = 2;
+pub const ABI_MINOR: u32 = 3;
 /// The ABI version, `(major << 16) | minor`, as `privet_abi_version` returns it.
 pub const ABI_VERSION: u32 = (ABI_MAJOR << 16) | ABI_MINOR;

@@ -26,7 +26,7 @@ pub enum Form {
     /// The compact form (ABI 1.1): without `determining` and `obligations` when the host's expansion from
     /// the policy table gives them exactly, and without `bundle` when it is the handle's bundle.
     Compact,
-    /// The packed form (ABI 1.2): a binary record ([`PACKED_TAG`], see [`packed_decision`]) when the
+    /// The packed form (ABI 1.2): a binary record ([`PACKED_TAG`], see [`write_packed`]) when the
     /// decision has no errors and its compact form would be only `id`, `decision` and `reasons`; else the
     /// compact JSON. A batch is a packed batch ([`PACKED_BATCH_TAG`]) of such records and compact JSON
     /// decisions, or the compact JSON array when the batch failed at the ABI level.
@@ -99,6 +99,7 @@ fn address(p: &Arc<PolicyInfo>) -> usize {
 /// determining policies (u16 little-endian); `n` u16 little-endian indices into the policy table, in the
 /// order of `reasons`; then, to the end, the request id as JSON text (`serde_json::to_string` of it), or
 /// nothing when the decision has no id.
+#[cfg(test)]
 fn packed_decision(
     d: &Decision,
     loaded_hash: &str,
@@ -160,22 +161,30 @@ pub const PACKED_BATCH_TAG: u8 = 0x02;
 /// `None` when some decision cannot be serialized or a length does not fit u32 (the caller sends JSON).
 fn packed_batch(decisions: &[Decision], loaded: &Loaded) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(5 + decisions.len() * 12);
+    packed_batch_into(&mut out, decisions, loaded)?;
+    Some(out)
+}
+
+/// [`packed_batch`] appended to `out`; `None` (with `out` partly written: the caller truncates it) when the
+/// batch must go as JSON.
+fn packed_batch_into(out: &mut Vec<u8>, decisions: &[Decision], loaded: &Loaded) -> Option<()> {
     out.push(PACKED_BATCH_TAG);
     out.extend_from_slice(&u32::try_from(decisions.len()).ok()?.to_le_bytes());
     for d in decisions {
         let at = out.len();
         out.extend_from_slice(&[0; 4]);
-        if !loaded.packed_into(&mut out, d) {
-            serde_json::to_writer(&mut out, &CompactDecision::of(d, Some(loaded))).ok()?;
+        if !loaded.packed_into(out, d) {
+            serde_json::to_writer(&mut *out, &CompactDecision::of(d, Some(loaded))).ok()?;
         }
         let len = u32::try_from(out.len() - at - 4).ok()?;
         out.get_mut(at..at + 4)?.copy_from_slice(&len.to_le_bytes());
     }
-    Some(out)
+    Some(())
 }
 
 impl Loaded {
     /// `d` as a packed record for a host holding this bundle's table, if it can be one.
+    #[cfg(test)]
     fn packed(&self, d: &Decision) -> Option<Vec<u8>> {
         if !self.obligations_derived(d) {
             return None;
@@ -303,27 +312,48 @@ impl Registry {
     /// One decision. Never fails: ABI-level problems become a deny carrying the error, and are also
     /// returned as the second element so the caller can record them as the last error.
     pub fn decide(&self, handle: u32, request: &[u8], form: Form) -> (Vec<u8>, Option<Failure>) {
+        let mut out = Vec::new();
+        let failure = self.decide_into(handle, request, form, &mut out);
+        (out, failure)
+    }
+
+    /// [`Registry::decide`] appending the result to `out` (which the caller may reuse from call to call, as
+    /// ABI 1.3's `privet_decide_packed_input` does). Returns the ABI-level failure, if any.
+    pub fn decide_into(&self, handle: u32, request: &[u8], form: Form, out: &mut Vec<u8>) -> Option<Failure> {
         let loaded = match self.loaded(handle) {
             Ok(l) => l,
-            Err(f) => return (self.deny(handle, &f, false, form), Some(f)),
+            Err(f) => return Some(self.deny_into(handle, f, false, form, out)),
         };
         let text = match utf8(request, "request") {
             Ok(t) => t,
-            Err(f) => return (self.deny(handle, &f, false, form), Some(f)),
+            Err(f) => return Some(self.deny_into(handle, f, false, form, out)),
         };
         let decision = loaded.bundle.decide_json(text);
+        let start = out.len();
         let json = match form {
-            Form::Full => serde_json::to_vec(&decision),
-            Form::Compact => serde_json::to_vec(&CompactDecision::of(&decision, Some(loaded))),
-            Form::Packed => match loaded.packed(&decision) {
-                Some(record) => return (record, None),
-                None => serde_json::to_vec(&CompactDecision::of(&decision, Some(loaded))),
-            },
+            Form::Full => serde_json::to_writer(&mut *out, &decision),
+            Form::Compact => serde_json::to_writer(&mut *out, &CompactDecision::of(&decision, Some(loaded))),
+            Form::Packed => {
+                if loaded.packed_into(out, &decision) {
+                    return None;
+                }
+                serde_json::to_writer(&mut *out, &CompactDecision::of(&decision, Some(loaded)))
+            }
         };
         match json {
-            Ok(bytes) => (bytes, None),
-            Err(e) => (FALLBACK_DENY.to_vec(), Some(Failure::serialize(&e))),
+            Ok(()) => None,
+            Err(e) => {
+                out.truncate(start);
+                out.extend_from_slice(FALLBACK_DENY);
+                Some(Failure::serialize(&e))
+            }
         }
+    }
+
+    /// [`Registry::deny`] appended to `out`; hands `failure` back.
+    fn deny_into(&self, handle: u32, failure: Failure, batch: bool, form: Form, out: &mut Vec<u8>) -> Failure {
+        out.extend_from_slice(&self.deny(handle, &failure, batch, form));
+        failure
     }
 
     /// Decisions for a JSON array of requests, as a JSON array in the same order. Never fails, like
@@ -337,6 +367,39 @@ impl Registry {
             },
             Err(f) => (f, None),
         };
+        self.batch_deny(requests, failure, loaded, form)
+    }
+
+    /// [`Registry::decide_batch`] appending the result to `out` (reused from call to call by ABI 1.3's
+    /// `privet_decide_batch_packed_input`). Returns the ABI-level failure, if any.
+    pub fn decide_batch_into(&self, handle: u32, requests: &[u8], form: Form, out: &mut Vec<u8>) -> Option<Failure> {
+        if form == Form::Packed
+            && let Ok(loaded) = self.loaded(handle)
+            && let Ok(text) = utf8(requests, "batch")
+        {
+            let decisions = loaded.bundle.decide_batch_json(text);
+            let start = out.len();
+            if packed_batch_into(out, &decisions, loaded).is_some() {
+                return None;
+            }
+            out.truncate(start);
+            let (bytes, failure) = batch_json(&decisions, loaded, form);
+            out.extend_from_slice(&bytes);
+            return failure;
+        }
+        let (bytes, failure) = self.decide_batch(handle, requests, form);
+        out.extend_from_slice(&bytes);
+        failure
+    }
+
+    /// The denies for a batch that failed at the ABI level (see [`Registry::decide_batch`]).
+    fn batch_deny(
+        &self,
+        requests: &[u8],
+        failure: Failure,
+        loaded: Option<&Loaded>,
+        form: Form,
+    ) -> (Vec<u8>, Option<Failure>) {
         let count = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(requests).map(|v| v.len()).unwrap_or(1);
         let hash = loaded.map(|l| bundle_hash(&l.bundle)).unwrap_or_else(|| Arc::from(""));
         let deny = Decision::deny_with(failure.errors().to_vec(), hash);
@@ -894,6 +957,48 @@ mod packed_tests {
         }
         assert_eq!(at, packed.len(), "nothing after the last decision");
         assert_eq!(kinds, "rrjrj");
+    }
+
+    /// The `_into` forms (ABI 1.3's reused output buffer) append exactly what the fresh-buffer forms return, for
+    /// every form, one request or a batch, successes and failures alike, with the buffer reused from call to
+    /// call (cleared between calls, as `abi.rs` does, or not).
+    #[test]
+    fn into_forms_append_what_the_fresh_forms_return() {
+        let (r, h) = loaded();
+        let mut inputs: Vec<Vec<u8>> = vec![
+            request("alice", Some("7")),
+            request("bob", None),
+            request("nobody-known", Some(r#""e""#)),
+            b"{not json".to_vec(),
+            b"{\"principal\": \"\xff\"}".to_vec(),
+            Vec::new(),
+        ];
+        let batch = format!(
+            "[{}, 17]",
+            inputs.iter().take(3).map(|q| String::from_utf8_lossy(q).into_owned()).collect::<Vec<_>>().join(",")
+        );
+        inputs.push(batch.into_bytes());
+        inputs.push(b"[\xff]".to_vec());
+        let mut out = b"left over".to_vec();
+        let mut appended = 0;
+        for form in [Form::Full, Form::Compact, Form::Packed] {
+            for handle in [h, 99] {
+                for q in &inputs {
+                    let start = out.len();
+                    let (want, want_err) = r.decide(handle, q, form);
+                    let err = r.decide_into(handle, q, form, &mut out);
+                    assert_eq!(&out[start..], &want[..], "{form:?} {handle} {}", String::from_utf8_lossy(q));
+                    assert_eq!(err.map(|f| f.to_json()), want_err.map(|f| f.to_json()));
+                    let (want, want_err) = r.decide_batch(handle, q, form);
+                    out.clear();
+                    let err = r.decide_batch_into(handle, q, form, &mut out);
+                    assert_eq!(out, want, "batch {form:?} {handle} {}", String::from_utf8_lossy(q));
+                    assert_eq!(err.map(|f| f.to_json()), want_err.map(|f| f.to_json()));
+                    appended += 1;
+                }
+            }
+        }
+        assert_eq!(appended, 3 * 2 * inputs.len());
     }
 
     #[test]

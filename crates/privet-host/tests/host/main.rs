@@ -2,8 +2,11 @@
 //! - `parity`: decisions through wasmtime equal native privet-core's on the CPRA pack's suites.
 //! - `compact`: ABI 1.1's compact decisions equal the 1.0 exports' and native ones, field for field; the raw
 //!   1.1 exports.
-//! - `packed`: ABI 1.2's packed decisions (the default path) equal the compact ones on the whole conformance
+//! - `packed`: ABI 1.2's packed decisions equal the compact ones on the whole conformance
 //!   corpus, field for field and as JSON text, per call and in batches; the raw 1.2 exports.
+//! - `input`: ABI 1.3's guest-owned buffers (the default path) decide exactly as the 1.2 packed exports on the
+//!   whole conformance corpus, per call and in batches, across large inputs and a swap; the raw 1.3 exports
+//!   (lengths past the buffer, reuse across calls, resizing, the memory cap).
 //! - `faults`: a guest stack overflow (also from a thread with a 256 KiB stack, on a fiber, and from one
 //!   with 32 MiB, on the caller's stack), exhausted fuel, a passed
 //!   deadline and the memory cap give deny + `host_failure`, and the next call runs on a fresh instance; a
@@ -20,6 +23,7 @@ mod compact;
 mod concurrency;
 mod conformance;
 mod faults;
+mod input;
 mod load_errors;
 mod packed;
 mod parity;

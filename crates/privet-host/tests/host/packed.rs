@@ -1,4 +1,4 @@
-//! ABI 1.2's packed decisions: a host on the packed exports (the default) decides exactly as a host on the
+//! ABI 1.2's packed decisions: a host on the packed exports decides exactly as a host on the
 //! 1.1 compact exports, field for field and as JSON text, on the whole conformance corpus, per call and in
 //! batches; and the raw 1.2 exports return what ABI.md says.
 
@@ -10,13 +10,15 @@ use crate::compact::{demo_requests, error_requests};
 use crate::conformance::corpus;
 use crate::{cpra_packed, module};
 
-/// A host on the packed exports and one on the compact exports, same module, same bundle.
+/// A host on the packed exports (ABI 1.2's, not 1.3's guest buffers: `input.rs` holds those to these) and one
+/// on the compact exports, same module, same bundle.
 fn hosts(bundle: &[u8]) -> (Host, Host) {
     assert!(module().abi_version() >= (1, 2), "packed exports need ABI 1.2 or later");
-    let packed = Host::new(module(), bundle).unwrap();
+    let config = HostConfig { guest_buffers: false, ..module().config().clone() };
+    let packed = Host::with_config(module(), bundle, config).unwrap();
     let config = HostConfig { packed_decisions: false, ..module().config().clone() };
     let compact = Host::with_config(module(), bundle, config).unwrap();
-    assert!(packed.packed_decisions(), "the default host takes the packed path");
+    assert!(packed.packed_decisions() && !packed.guest_buffers(), "this host takes the 1.2 packed path");
     assert!(compact.compact_decisions() && !compact.packed_decisions());
     (packed, compact)
 }
