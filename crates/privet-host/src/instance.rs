@@ -390,17 +390,23 @@ impl RawInstance {
         Ok(out)
     }
 
+    /// The fault for a guest allocation (`export(size)`) that returned 0: the memory limit when the store's
+    /// limiter refused the growth, else the guest's own out-of-memory.
+    fn out_of_memory(&self, export: &str, size: u32) -> HostFault {
+        let limit = self.store.data().limit;
+        match self.store.data().hit {
+            Some(requested) => HostFault::MemoryLimit { requested, limit },
+            None => HostFault::Abi(format!("`{export}({size})` returned 0 (guest out of memory)")),
+        }
+    }
+
     /// Allocates a guest buffer and copies `bytes` into it; returns `(ptr, len)`.
     pub fn put(&mut self, bytes: &[u8]) -> Result<(u32, u32), HostFault> {
         let len = u32::try_from(bytes.len())
             .map_err(|_| HostFault::Abi(format!("input of {} bytes does not fit wasm32", bytes.len())))?;
         let ptr = self.alloc(len)?;
         if ptr == 0 && len > 0 {
-            let limit = self.store.data().limit;
-            return Err(match self.store.data().hit {
-                Some(requested) => HostFault::MemoryLimit { requested, limit },
-                None => HostFault::Abi(format!("`privet_alloc({len})` returned 0 (guest out of memory)")),
-            });
+            return Err(self.out_of_memory("privet_alloc", len));
         }
         if len > 0 {
             self.write(ptr, bytes)?;
@@ -449,11 +455,7 @@ impl RawInstance {
             }
             let ptr = self.alloc(cap)?;
             if ptr == 0 {
-                let limit = self.store.data().limit;
-                return Err(match self.store.data().hit {
-                    Some(requested) => HostFault::MemoryLimit { requested, limit },
-                    None => HostFault::Abi(format!("`privet_alloc({cap})` returned 0 (guest out of memory)")),
-                });
+                return Err(self.out_of_memory("privet_alloc", cap));
             }
             self.scratch = (ptr, cap);
         }
@@ -480,11 +482,7 @@ impl RawInstance {
             self.input = (0, 0);
             let ptr = self.input_raw(cap)?;
             if ptr == 0 {
-                let limit = self.store.data().limit;
-                return Err(match self.store.data().hit {
-                    Some(requested) => HostFault::MemoryLimit { requested, limit },
-                    None => HostFault::Abi(format!("`privet_input({cap})` returned 0 (guest out of memory)")),
-                });
+                return Err(self.out_of_memory("privet_input", cap));
             }
             self.input = (ptr, cap);
         }

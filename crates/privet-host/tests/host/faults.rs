@@ -221,15 +221,35 @@ fn batch_fuel_scales_with_the_number_of_requests() {
 fn deadline_interrupts_a_long_call() {
     // 300 ms against a batch of 400,000 decisions, which takes well over a second in the guest on these machines
     // (learned spellings and per-entity facts made 200,000 against 1.5 s too close to call).
+    // Loading the bundle into an instance runs under the same deadline: on a loaded machine a load (the first
+    // one, or the replacement's after the fault) can take longer than 300 ms, and is then tried again, up to 10
+    // times. Only a deadline fault may make a load or a single decision fail.
     let config =
         HostConfig { interrupt: Interrupt::Deadline(std::time::Duration::from_millis(300)), ..HostConfig::default() };
-    let host = Host::with_config(crate::module(), cpra_packed(), config).unwrap();
+    let host = (0..10)
+        .find_map(|_| match Host::with_config(crate::module(), cpra_packed(), config.clone()) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                assert!(e.to_string().contains("deadline"), "{e}");
+                None
+            }
+        })
+        .expect("a host within 10 tries");
     let one = crate::suite_requests().into_iter().next().unwrap();
-    assert!(host.decide_json(&one).errors.is_empty());
+    let decides = |host: &Host| {
+        (0..10).any(|_| {
+            let d = host.decide_json(&one);
+            if !d.errors.is_empty() {
+                assert_host_failure(&d, "deadline");
+            }
+            d.errors.is_empty()
+        })
+    };
+    assert!(decides(&host));
     let batch = format!("[{}]", vec![one.as_str(); 400_000].join(","));
     let ds = host.decide_batch_json(&batch);
     assert_host_failure(&ds[0], "deadline");
-    assert!(host.decide_json(&one).errors.is_empty());
+    assert!(decides(&host), "the host decides again after the fault");
 }
 
 #[test]
