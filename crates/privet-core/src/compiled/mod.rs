@@ -344,7 +344,7 @@ impl Compiled {
         let mut held = value::held();
         let mut whole = |cx: &mut Cx<'_>| {
             let b = text.as_bytes();
-            let (req, end) = self.scan_at(text, scan::skip_ws(b, 0), cx, &context_of, &mut held)?;
+            let (req, end) = self.scan_at(text, scan::skip_ws(b, 0), cx, &context_of, &mut held, limits)?;
             (scan::skip_ws(b, end) == b.len()).then_some(req)
         };
         let req = match scan.then(|| whole(&mut cx)).flatten() {
@@ -378,7 +378,7 @@ impl Compiled {
             let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
             let context_of = |a: &EntRef| self.context_of(a);
             let mut held = value::held();
-            if let Some((req, end)) = self.scan_at(batch, start, &mut cx, &context_of, &mut held) {
+            if let Some((req, end)) = self.scan_at(batch, start, &mut cx, &context_of, &mut held, limits) {
                 let decision = (end - start <= limits.max_request_bytes && !invalid.get())
                     .then(|| self.decide_parsed(store, req, &held, &mut cx, semantics, carry))
                     .flatten();
@@ -393,7 +393,8 @@ impl Compiled {
 
     /// Reads the request object at `start` of `text` by a learned spelling, else by the scanner, which then
     /// learns its spelling while there is room (see `shape.rs`): the request and the offset past its end. A
-    /// spelling reads the context's fields into `held`.
+    /// spelling reads the context's fields into `held`. A request with an entity slice is read by the scanner
+    /// (a spelling holds none).
     fn scan_at<'de, 'c>(
         &self,
         text: &'de str,
@@ -401,12 +402,13 @@ impl Compiled {
         cx: &mut Cx<'_>,
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
         held: &mut value::Held,
+        limits: &Limits,
     ) -> Option<(json::ParsedRequest<'de>, usize)> {
         if let Some(read) = self.shapes.read(text, start, cx, context_of, held) {
             return Some(read);
         }
-        let read = scan::request_at(text, start, cx, context_of)?;
-        if self.shapes.has_room() {
+        let read = scan::request_at(text, start, cx, context_of, limits.max_slice_entities)?;
+        if read.0.entities.is_empty() && self.shapes.has_room() {
             if let Some(shape) = scan::learn_at(text, start, cx, context_of) {
                 self.shapes.add(shape);
             }

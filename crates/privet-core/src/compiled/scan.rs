@@ -1,21 +1,21 @@
 //! A hand-written scanner for the common shape of a request: a JSON object with `principal`, `action` and
-//! `resource` as `{"type", "id"}` objects, a `context` after the action, an `id` that is a scalar, and no
-//! entity slice (or an empty one), every string free of escapes. It parses that shape straight into a
-//! [`ParsedRequest`], several times faster than going through serde's visitors.
+//! `resource` as `{"type", "id"}` objects, a `context` after the action, an `id` that is a scalar, and an
+//! entity slice whose entities each give their `uid` first, every string free of escapes. It parses that shape
+//! straight into a [`ParsedRequest`], several times faster than going through serde's visitors.
 //!
-//! It is only a shortcut for `json.rs`: whatever it does not recognise — an escape, a float, an unknown key, a
-//! slice, a key given twice, an extension value, a context before the action — makes it return `None`, and
-//! the request is parsed by `json.rs` (which in turn leaves what it refuses to cedar's path). What it accepts,
-//! it reads exactly as `json.rs` reads it; the tests compare the two on every request of the differential
-//! corpus.
+//! It is only a shortcut for `json.rs`: whatever it does not recognise — an escape, a float, an unknown key, an
+//! entity whose `uid` is not its first key, a key given twice, an extension value, a context before the action —
+//! makes it return `None`, and the request is parsed by `json.rs` (which in turn leaves what it refuses to
+//! cedar's path). What it accepts, it reads exactly as `json.rs` reads it; the tests compare the two on every
+//! request of the differential corpus.
 
 use smol_str::SmolStr;
 use std::sync::Arc;
 
-use super::json::{Cx, ParsedRequest};
+use super::json::{Cx, ParsedEntity, ParsedRequest};
 use super::schema::{RecordTy, Ty, TypeId};
 use super::shape::{Hole, Scalar, Shape};
-use super::value::{AttrId, EntRef, Fields, Val};
+use super::value::{AttrId, EntRef, Fields, Tags, Val};
 
 /// Scans `text` as a request; `None` when it is not of the shape this scanner reads.
 #[cfg(test)]
@@ -25,27 +25,29 @@ pub(crate) fn request<'de, 'c>(
     context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
 ) -> Option<ParsedRequest<'de>> {
     let start = skip_ws(text.as_bytes(), 0);
-    let (req, end) = request_at(text, start, cx, context_of)?;
+    let (req, end) = request_at(text, start, cx, context_of, usize::MAX)?;
     (skip_ws(text.as_bytes(), end) == text.len()).then_some(req)
 }
 
 /// Scans the request object that starts at byte `start` of `text` (a batch element): the request and the offset
 /// just past its closing brace. What follows is the caller's to judge. `None` when it is not of the shape this
-/// scanner reads.
+/// scanner reads, or its slice holds more than `max_slice` entities.
 #[inline]
 pub(crate) fn request_at<'de, 'c>(
     text: &'de str,
     start: usize,
     cx: &mut Cx<'_>,
     context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+    max_slice: usize,
 ) -> Option<(ParsedRequest<'de>, usize)> {
     let mut s = Scan::new(text, start);
-    let req = s.request(cx, context_of)?;
+    let req = s.request(cx, context_of, max_slice)?;
     Some((req, s.i))
 }
 
 /// Scans the request at `start` as `request_at` does and learns its spelling: `None` when it is not read, or not
-/// of a shape a [`Shape`] can hold (uids in the compact spelling, context fields of type bool, long or string).
+/// of a shape a [`Shape`] can hold (uids in the compact spelling, context fields of type bool, long or string, no
+/// entity in the slice).
 pub(crate) fn learn_at<'c>(
     text: &str,
     start: usize,
@@ -54,7 +56,7 @@ pub(crate) fn learn_at<'c>(
 ) -> Option<Shape> {
     let mut s = Scan::new(text, start);
     s.learn = Learn::On(Vec::new());
-    let req = s.request(cx, context_of)?;
+    let req = s.request(cx, context_of, 0)?;
     let Learn::On(holes) = s.learn else { return None };
     let context = context_of(&req.action.1)?;
     Shape::new(text.as_bytes().get(start..s.i)?, start, &holes, context)
@@ -66,11 +68,12 @@ impl<'de> Scan<'de> {
         &mut self,
         cx: &mut Cx<'_>,
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+        max_slice: usize,
     ) -> Option<ParsedRequest<'de>> {
         let s = self;
         s.eat(b'{')?;
         let (mut principal, mut action, mut resource) = (None, None, None);
-        let (mut context, mut entities_seen, mut id) = (None, false, None);
+        let (mut context, mut entities, mut id) = (None, None, None);
         s.ws();
         if !s.peek_is(b'}') {
             loop {
@@ -87,13 +90,7 @@ impl<'de> Scan<'de> {
                         let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
                         context = Some(s.record(rt, cx)?);
                     }
-                    "entities" if !entities_seen => {
-                        // Only an empty slice: a request with entities is parsed by json.rs.
-                        s.eat(b'[')?;
-                        s.ws();
-                        s.eat(b']')?;
-                        entities_seen = true;
-                    }
+                    "entities" if entities.is_none() => entities = Some(s.entities(cx, max_slice)?),
                     "id" if id.is_none() => {
                         let at = s.i;
                         id = Some(s.scalar()?);
@@ -114,9 +111,125 @@ impl<'de> Scan<'de> {
             resource: resource?,
             context: Some(Fields::Shared(context?)),
             raw_context: None,
-            entities: Vec::new(),
+            entities: entities.unwrap_or_default(),
             id,
         })
+    }
+
+    /// An entity slice: a JSON array of at most `max` entities (as `json::entity_list` reads it). A slice with
+    /// an entity cannot be learned.
+    fn entities(&mut self, cx: &mut Cx<'_>, max: usize) -> Option<Vec<ParsedEntity>> {
+        self.eat(b'[')?;
+        self.ws();
+        let mut out = Vec::new();
+        if self.eat(b']').is_some() {
+            return Some(out);
+        }
+        self.unlearnable();
+        loop {
+            if out.len() == max {
+                return None;
+            }
+            out.push(self.entity(cx)?);
+            self.ws();
+            if self.eat(b',').is_none() {
+                break;
+            }
+            self.ws();
+        }
+        self.eat(b']')?;
+        Some(out)
+    }
+
+    /// One entity with its `uid` first (else `json.rs` reads it, which can hold its attributes until the type is
+    /// known), checked against its type as `json.rs` checks it: an entity type that is neither an action nor
+    /// enumerated, declared attributes of their types with every required one present, parents of the types it
+    /// may be a member of, and tags only where the type declares them.
+    fn entity(&mut self, cx: &mut Cx<'_>) -> Option<ParsedEntity> {
+        self.eat(b'{')?;
+        self.ws();
+        if !self.key_is("uid") {
+            return None;
+        }
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        let (ty, uid) = self.uid(cx)?;
+        let schema = cx.schema;
+        let et = schema.types.get(ty as usize)?;
+        if et.is_action || et.enum_ids.is_some() {
+            return None;
+        }
+        let (mut attrs, mut parents, mut tags) = (None, None, None);
+        loop {
+            self.ws();
+            if self.eat(b',').is_none() {
+                break;
+            }
+            self.ws();
+            let key = self.key()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            match key {
+                "attrs" if attrs.is_none() => attrs = Some(self.record(&et.shape, cx)?),
+                "parents" if parents.is_none() => {
+                    let mut refs = Vec::new();
+                    self.eat(b'[')?;
+                    self.ws();
+                    if self.eat(b']').is_none() {
+                        loop {
+                            let (pty, p) = self.uid(cx)?;
+                            if !et.member_of.contains(&pty) {
+                                return None;
+                            }
+                            refs.push(p);
+                            self.ws();
+                            if self.eat(b',').is_none() {
+                                break;
+                            }
+                            self.ws();
+                        }
+                        self.eat(b']')?;
+                    }
+                    parents = Some(refs);
+                }
+                "tags" if tags.is_none() => tags = Some(self.tags(et.tags.as_ref(), cx)?),
+                _ => return None,
+            }
+        }
+        self.eat(b'}')?;
+        Some(ParsedEntity { uid, attrs: attrs?, parents: parents?, tags: tags.flatten() })
+    }
+
+    /// An entity's tags: for a type without tags only `{}` (`None`); else a map from a string to a value of the
+    /// tag type `ty`, no key twice, sorted by key.
+    fn tags(&mut self, ty: Option<&Ty>, cx: &mut Cx<'_>) -> Option<Option<Tags>> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.eat(b'}').is_some() {
+            return Some(ty.map(|_| Tags::default()));
+        }
+        let ty = ty?;
+        let mut out: Vec<(Box<str>, Val)> = Vec::new();
+        loop {
+            let key = self.str()?;
+            if out.iter().any(|(t, _)| **t == *key) {
+                return None;
+            }
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            out.push((Box::from(key), self.value(ty, cx)?));
+            self.ws();
+            if self.eat(b',').is_none() {
+                break;
+            }
+            self.ws();
+        }
+        self.eat(b'}')?;
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Some(Some(out.into_boxed_slice()))
     }
 }
 
@@ -252,12 +365,22 @@ impl<'de> Scan<'de> {
             };
         }
         match self.b.get(self.i + 1) {
-            Some(b'p') => known!("principal"),
-            Some(b'a') => known!("action"),
+            Some(b'p') => {
+                known!("principal");
+                known!("parents");
+            }
+            Some(b'a') => {
+                known!("action");
+                known!("attrs");
+            }
             Some(b'r') => known!("resource"),
             Some(b'c') => known!("context"),
             Some(b'i') => known!("id"),
-            Some(b't') => known!("type"),
+            Some(b't') => {
+                known!("type");
+                known!("tags");
+            }
+            Some(b'e') => known!("entities"),
             _ => {}
         }
         self.str()
@@ -808,10 +931,117 @@ pub(super) mod tests {
             let theirs_context = theirs.context.as_ref().map(|f| f.slice(&held).to_vec());
             assert!(ours.context.as_ref().map(|f| f.slice(&held).to_vec()) == theirs_context, "{text}");
             assert_eq!(ours.id, theirs.id, "{text}");
-            assert!(theirs.entities.is_empty() && theirs.raw_context.is_none(), "{text}");
+            assert!(theirs.raw_context.is_none(), "{text}");
+            assert!(same_entities(&ours.entities, &theirs.entities), "{text}");
         }
         // The generator must exercise both outcomes.
         assert!(scanned > total / 10 && scanned < total, "scanned {scanned} of {total}");
+    }
+
+    /// Whether two parsed slices are the same entities, in the same order.
+    fn same_entities(a: &[json::ParsedEntity], b: &[json::ParsedEntity]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.uid == y.uid && x.attrs[..] == y.attrs[..] && x.parents == y.parents && x.tags == y.tags
+            })
+    }
+
+    /// Requests with entity slices in many spellings, valid and not (attributes, parents and tags of the wrong
+    /// types, keys missing or twice, enumerated and action entities, `uid` not first, escapes): whenever the
+    /// scanner reads one, json.rs must read it, to the same entities.
+    #[test]
+    fn the_scanner_reads_slices_as_json_rs_does() {
+        let schema_json: serde_json::Value = serde_json::from_str(
+            r#"{"N": {"entityTypes": {
+                "G": {"shape": {"type": "Record", "attributes": {}}},
+                "U": {"memberOfTypes": ["G"], "shape": {"type": "Record", "attributes": {
+                    "n": {"type": "Long"},
+                    "s": {"type": "String", "required": false},
+                    "g": {"type": "Entity", "name": "G", "required": false},
+                    "set": {"type": "Set", "element": {"type": "String"}, "required": false},
+                    "r": {"type": "Record", "required": false, "attributes": {"x": {"type": "Boolean"}}}}}},
+                "T": {"shape": {"type": "Record", "attributes": {}}, "tags": {"type": "String"}},
+                "E": {"enum": ["a", "b"]}},
+              "actions": {"act": {"appliesTo": {"principalTypes": ["U"], "resourceTypes": ["U", "T"],
+                "context": {"type": "Record", "attributes": {}}}}}}}"#,
+        )
+        .unwrap();
+        let mut names = Names::default();
+        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
+        let mut uids = Uids::new(schema.types.len());
+        let act_ty = schema.actions[0].type_id;
+        let act = uids.intern(act_ty, "act");
+        uids.intern(schema.type_id("N::G").unwrap(), "g1");
+        uids.intern(schema.type_id("N::U").unwrap(), "alice");
+        let ctx = schema.actions[0].context.clone().unwrap();
+
+        let ws = ["", " ", "\n", "\t "];
+        // The first eleven are read by both.
+        let entities = [
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"alice"},"attrs":{"s":"x","n":-2,"g":{"__entity":{"type":"N::G","id":"g1"}}},"parents":[{"type":"N::G","id":"g1"}]}"#,
+            r#"{ "uid" : { "id" : "carol", "type" : "N::U" } , "parents" : [ ] , "attrs" : { "n" : 3 , "set" : [ "a" , "b" ] } }"#,
+            r#"{"uid":{"__entity":{"type":"N::U","id":"dave"}},"attrs":{"n":4,"r":{"x":true}},"parents":[{"type":"N::G","id":"g2"}],"tags":{}}"#,
+            r#"{"uid":{"type":"N::T","id":"t1"},"attrs":{},"parents":[],"tags":{"b":"2","a":"1"}}"#,
+            r#"{"uid":{"type":"N::T","id":"t2"},"attrs":{},"parents":[],"tags":{}}"#,
+            r#"{"uid":{"type":"N::T","id":"t3"},"tags":{"k":"v"},"attrs":{},"parents":[]}"#,
+            r#"{"uid":{"type":"N::G","id":"g1"},"attrs":{},"parents":[]}"#,
+            r#"{"uid":{"type":"N::G","id":"g3"},"attrs":{},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"erin"},"attrs":{"n":5,"g":{"type":"N::G","id":"g9"}},"parents":[{"__entity":{"type":"N::G","id":"g1"}},{"type":"N::G","id":"g3"}]}"#,
+            r#"{"uid":{"type":"N::U","id":"frank"},"attrs":{"n":6,"set":[]},"parents":[]}"#,
+            // Refused by both, or read by json.rs alone.
+            r#"{"attrs":{"n":1},"uid":{"type":"N::U","id":"bob"},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"b\u006fb"},"attrs":{"n":1},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1}}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1,"n":2},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1,"zz":2},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":"1"},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1},"parents":[{"type":"N::U","id":"alice"}]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1},"parents":[],"tags":{"a":"b"}}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1},"parents":[],"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1},"parents":[],"extra":1}"#,
+            r#"{"uid":{"type":"N::T","id":"t4"},"attrs":{},"parents":[],"tags":{"a":"1","a":"2"}}"#,
+            r#"{"uid":{"type":"N::T","id":"t5"},"attrs":{},"parents":[],"tags":{"a":1}}"#,
+            r#"{"uid":{"type":"N::T","id":"t6"},"attrs":{},"parents":[],"tags":{"\u0061":"1"}}"#,
+            r#"{"uid":{"type":"N::E","id":"a"},"attrs":{},"parents":[]}"#,
+            r#"{"uid":{"type":"N::Action","id":"act"},"attrs":{},"parents":[]}"#,
+            r#"{"uid":"N::U::\"bob\"","attrs":{"n":1},"parents":[]}"#,
+            r#"{"uid":{"type":"N::Nope","id":"x"},"attrs":{},"parents":[]}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1},"parents":{}}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1},"parents":[],}"#,
+            r#"{"uid":{"type":"N::U","id":"bob"},"attrs":{"n":1},"parents":[{"type":"N::G","id":"g1"},]}"#,
+            r#"[]"#,
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut scanned, mut sliced, mut total) = (0, 0, 0);
+        for _ in 0..20_000 {
+            let w = |r: &mut Rng| ws[r.pick(ws.len())];
+            let n = rng.pick(4);
+            let list: Vec<String> = (0..n).map(|_| format!("{}{}", w(&mut rng), rng.choose(&entities, 11))).collect();
+            let slice = format!("[{}{}]", list.join(","), w(&mut rng));
+            let text = format!(
+                r#"{{"principal":{{"type":"N::U","id":"alice"}},"action":{{"type":"N::Action","id":"act"}},"resource":{{"type":"N::U","id":"bob"}},"context":{{}},"entities":{}{slice}}}"#,
+                w(&mut rng)
+            );
+            total += 1;
+            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+            let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+            let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { (*a == EntRef::Known(act)).then_some(&ctx) };
+            let max = 2;
+            let ours = super::request_at(&text, 0, &mut cx, &context_of, max).map(|(r, _)| r);
+            let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: max });
+            let Some(ours) = ours else { continue };
+            scanned += 1;
+            sliced += usize::from(!ours.entities.is_empty());
+            let theirs = theirs.unwrap_or_else(|| panic!("the scanner read what json.rs refuses: {text}"));
+            assert!(ours.entities.len() <= max, "{text}");
+            assert!(same_entities(&ours.entities, &theirs.entities), "{text}");
+        }
+        // The generator must exercise both outcomes, and slices with entities.
+        assert!(scanned > total / 10 && scanned < total, "scanned {scanned} of {total}");
+        assert!(sliced > total / 10, "{sliced} slices with entities of {total}");
     }
 
     #[test]

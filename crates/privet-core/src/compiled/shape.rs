@@ -277,7 +277,7 @@ mod tests {
             let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
             let ws = ["", " "][rng.pick(2)];
             let text = request(&mut rng, ws);
-            if request_at(&text, 0, &mut cx, &context_of).is_some()
+            if request_at(&text, 0, &mut cx, &context_of, usize::MAX).is_some()
                 && shapes.read(&text, 0, &mut cx, &context_of, &mut held).is_none()
             {
                 shapes.add(learn_at(&text, 0, &mut cx, &context_of).expect("a learnable request"));
