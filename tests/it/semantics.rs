@@ -34,6 +34,31 @@ fn obligations_ride_on_the_determining_policy() {
 }
 
 #[test]
+fn decisions_one_policy_determined_share_its_parts() {
+    let b = crm();
+    // Two requests the same forbid decides, on the compiled path and through a batch.
+    let one = b.decide_json(&req("adnet", "sell", "bob-cart", true));
+    let two = b.decide_json(&req("adnet", "sell", "bob-cart", true));
+    assert_eq!(one.reasons, ["opt-out-forbids-flows"]);
+    assert_eq!(one, two);
+    assert!(std::ptr::eq(one.reasons.as_ptr(), two.reasons.as_ptr()), "reasons are shared");
+    assert!(std::ptr::eq(one.obligations.as_ptr(), two.obligations.as_ptr()), "obligations are shared");
+    let batch = b.decide_batch_json(&format!(
+        "[{},{}]",
+        req("adnet", "sell", "bob-cart", true),
+        req("payments", "share", "alice-cart", false)
+    ));
+    assert_eq!(batch[0], one);
+    assert_eq!(batch[1].reasons, vec!["share-with-service-provider".to_string()]);
+    // The JSON form is unchanged: arrays.
+    let json = serde_json::to_value(&one).unwrap();
+    assert_eq!(json["reasons"], serde_json::json!(["opt-out-forbids-flows"]));
+    assert_eq!(json["obligations"][0]["kind"], "display");
+    let back: privet::Decision = serde_json::from_value(json).unwrap();
+    assert_eq!(back, one);
+}
+
+#[test]
 fn erroring_forbid_denies_by_default_but_not_under_cedar_semantics() {
     // ghost-cart's subject is in no store: the forbid errors, the permit (which does not look at it) applies.
     let json = req("payments", "share", "ghost-cart", false);

@@ -144,7 +144,7 @@ fn an_update_the_compiled_store_cannot_hold_moves_to_cedars_store() {
     assert_eq!((u.revision, u.upserted), (1, 1));
     let d = b.decide_json(request);
     assert_eq!(d, b.decide_json_reference(request));
-    assert_eq!((d.decision, d.reasons.clone()), (Verdict::Allow, vec!["mapped".to_string()]));
+    assert_eq!((d.decision, d.reasons.to_vec()), (Verdict::Allow, vec!["mapped".to_string()]));
     assert!(b.decide_json_compiled(request).is_none(), "cedar's store decides from now on");
 
     let back = r#"[{"uid": {"type": "Device", "id": "d"}, "attrs": {"addr": {"__extn": {"fn": "ip", "arg": "10.0.0.2"}}}, "parents": []}]"#;

@@ -77,6 +77,10 @@ pub struct PolicyInfo {
 }
 
 /// The answer to one request.
+///
+/// The determining policies, their ids and their obligations are [`Shared`] lists: a decision that one policy
+/// determined shares them with every other decision that policy determined, so deciding allocates nothing for
+/// them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     /// The request's `id`, echoed when it had one.
@@ -85,18 +89,140 @@ pub struct Decision {
     /// Allow or deny.
     pub decision: Verdict,
     /// Ids of the determining policies: the permits that allowed, or the forbids that denied (sorted).
-    pub reasons: Vec<String>,
+    pub reasons: Shared<String>,
     /// The determining policies with their citations and reasons.
     #[serde(default)]
-    pub determining: Vec<Arc<PolicyInfo>>,
+    pub determining: Shared<Arc<PolicyInfo>>,
     /// Duties from the determining policies.
     #[serde(default)]
-    pub obligations: Vec<Obligation>,
+    pub obligations: Shared<Obligation>,
     /// Errors met on the way. Under fail-closed semantics any error means deny.
     #[serde(default)]
     pub errors: Vec<DecisionError>,
     /// The content hash of the bundle that decided.
     pub bundle: Arc<str>,
+}
+
+/// An immutable list that decisions share (an `Arc<[T]>`): cloning it copies a pointer. It reads as a slice
+/// (`len`, `iter`, indexing, `for x in &list`), compares equal to slices, arrays and vectors of comparable
+/// items, and serializes as a JSON array. Build one from a `Vec`, a slice or an iterator (`.into()`,
+/// `collect()`); to change one, copy it out with `to_vec()`.
+#[derive(PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Shared<T>(Arc<[T]>);
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Shared(Arc::from(Vec::new()))
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T> AsRef<[T]> for Shared<T> {
+    fn as_ref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Shared<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<T> From<Vec<T>> for Shared<T> {
+    fn from(v: Vec<T>) -> Self {
+        Shared(Arc::from(v))
+    }
+}
+
+impl<T: Clone> From<&[T]> for Shared<T> {
+    fn from(v: &[T]) -> Self {
+        Shared(Arc::from(v))
+    }
+}
+
+impl<T> FromIterator<T> for Shared<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Shared(iter.into_iter().collect())
+    }
+}
+
+impl<T: PartialEq<U>, U> PartialEq<[U]> for Shared<T> {
+    fn eq(&self, other: &[U]) -> bool {
+        self.0[..] == other[..]
+    }
+}
+
+impl<T: PartialEq<U>, U> PartialEq<&[U]> for Shared<T> {
+    fn eq(&self, other: &&[U]) -> bool {
+        self.0[..] == other[..]
+    }
+}
+
+impl<T: PartialEq<U>, U, const N: usize> PartialEq<[U; N]> for Shared<T> {
+    fn eq(&self, other: &[U; N]) -> bool {
+        self.0[..] == other[..]
+    }
+}
+
+impl<T: PartialEq<U>, U> PartialEq<Vec<U>> for Shared<T> {
+    fn eq(&self, other: &Vec<U>) -> bool {
+        self.0[..] == other[..]
+    }
+}
+
+/// What a decision says about its determining policies: the policies, their ids and their obligations, in the
+/// shared form a [`Decision`] holds them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Determined {
+    pub(crate) reasons: Shared<String>,
+    pub(crate) determining: Shared<Arc<PolicyInfo>>,
+    pub(crate) obligations: Shared<Obligation>,
+}
+
+impl Determined {
+    /// The parts for these determining policies (in the order given).
+    pub(crate) fn of(determining: &[Arc<PolicyInfo>]) -> Determined {
+        Determined {
+            reasons: determining.iter().map(|p| p.id.clone()).collect(),
+            determining: Shared::from(determining),
+            obligations: determining.iter().filter_map(|p| p.obligation.clone()).collect(),
+        }
+    }
+
+    /// A decision with these determining policies and no errors.
+    pub(crate) fn decision(&self, verdict: Verdict, id: Option<serde_json::Value>, bundle: Arc<str>) -> Decision {
+        Decision {
+            id,
+            decision: verdict,
+            reasons: self.reasons.clone(),
+            determining: self.determining.clone(),
+            obligations: self.obligations.clone(),
+            errors: Vec::new(),
+            bundle,
+        }
+    }
 }
 
 impl Decision {
@@ -105,9 +231,9 @@ impl Decision {
         Decision {
             id: None,
             decision: Verdict::Deny,
-            reasons: Vec::new(),
-            determining: Vec::new(),
-            obligations: Vec::new(),
+            reasons: Shared::default(),
+            determining: Shared::default(),
+            obligations: Shared::default(),
             errors,
             bundle,
         }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::bundle::{Bundle, parse_entity_values};
 use crate::compiled::{Carry, Compiled};
-use crate::decision::{Decision, PolicyInfo, Verdict};
+use crate::decision::{Decision, Determined, PolicyInfo, Verdict};
 use crate::error::{DecisionError, ErrorCode};
 use crate::limits::{check_json_depth, check_size};
 use crate::manifest::Semantics;
@@ -201,7 +201,7 @@ impl Bundle {
         };
         decision.id = request.id.clone();
         let forbids_applied =
-            if decision.decision == Verdict::Deny { decision.determining.clone() } else { Vec::new() };
+            if decision.decision == Verdict::Deny { decision.determining.to_vec() } else { Vec::new() };
         Explanation { decision, permits_applied, forbids_applied }
     }
 
@@ -471,17 +471,11 @@ impl Bundle {
         if cedar_allows && fail_closed {
             return Decision::deny_with(errors, meta.hash.clone());
         }
-        let determining = self.infos(response.diagnostics().reason());
-        let obligations = determining.iter().filter_map(|p| p.obligation.clone()).collect();
-        Decision {
-            id: None,
-            decision: if cedar_allows { Verdict::Allow } else { Verdict::Deny },
-            reasons: determining.iter().map(|p| p.id.clone()).collect(),
-            determining,
-            obligations,
-            errors,
-            bundle: meta.hash.clone(),
-        }
+        let verdict = if cedar_allows { Verdict::Allow } else { Verdict::Deny };
+        let mut decision =
+            Determined::of(&self.infos(response.diagnostics().reason())).decision(verdict, None, meta.hash.clone());
+        decision.errors = errors;
+        decision
     }
 
     fn infos<'a>(&self, ids: impl Iterator<Item = &'a cedar_policy::PolicyId>) -> Vec<Arc<PolicyInfo>> {

@@ -83,7 +83,7 @@ mod source;
 mod store;
 
 pub use bundle::{Bundle, BundleInfo};
-pub use decision::{Decision, Obligation, PolicyEffect, PolicyInfo, Verdict};
+pub use decision::{Decision, Obligation, PolicyEffect, PolicyInfo, Shared, Verdict};
 pub use engine::Explanation;
 pub use error::{DecisionError, ErrorCode, LoadDiagnostic, LoadError};
 pub use limits::Limits;

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use privet_core::{Decision, DecisionError, Obligation, PolicyInfo, Verdict};
+use privet_core::{Decision, DecisionError, Obligation, PolicyInfo, Shared, Verdict};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -23,6 +23,28 @@ pub(crate) struct PolicyTable {
     by_id: HashMap<String, Arc<PolicyInfo>>,
     /// The same policies in load order (the indices of packed records).
     list: Vec<Arc<PolicyInfo>>,
+    /// A record's shared parts when no policy determined it.
+    none: Parts,
+    /// By index in `list`: a record's shared parts when that policy alone determined it (most decisions).
+    alone: Vec<Parts>,
+}
+
+/// What a decision holds of its determining policies, shared between the decisions they determined.
+#[derive(Debug)]
+struct Parts {
+    reasons: Shared<String>,
+    determining: Shared<Arc<PolicyInfo>>,
+    obligations: Shared<Obligation>,
+}
+
+impl Parts {
+    fn of(determining: &[Arc<PolicyInfo>]) -> Parts {
+        Parts {
+            reasons: determining.iter().map(|p| p.id.clone()).collect(),
+            determining: Shared::from(determining),
+            obligations: determining.iter().filter_map(|p| p.obligation.clone()).collect(),
+        }
+    }
 }
 
 /// First byte of a packed decision record.
@@ -36,7 +58,12 @@ impl PolicyTable {
         let list: Vec<PolicyInfo> = serde_json::from_slice(bytes)
             .map_err(|e| HostFault::Abi(format!("`privet_policies` returned invalid JSON: {e}")))?;
         let list: Vec<Arc<PolicyInfo>> = list.into_iter().map(Arc::new).collect();
-        Ok(PolicyTable { by_id: list.iter().map(|p| (p.id.clone(), Arc::clone(p))).collect(), list })
+        Ok(PolicyTable {
+            by_id: list.iter().map(|p| (p.id.clone(), Arc::clone(p))).collect(),
+            none: Parts::of(&[]),
+            alone: list.iter().map(|p| Parts::of(std::slice::from_ref(p))).collect(),
+            list,
+        })
     }
 
     /// The full decision from `privet_decide_packed`'s result: a packed record, else compact JSON.
@@ -97,24 +124,34 @@ impl PolicyTable {
         let n = usize::from(u16::from_le_bytes([*n0, *n1]));
         let (indices, id_text) =
             rest.split_at_checked(2 * n).ok_or_else(|| broken(format!("{n} indices that do not fit")))?;
-        let mut reasons = Vec::with_capacity(n);
-        let mut determining = Vec::with_capacity(n);
-        let mut obligations = Vec::new();
-        for pair in indices.chunks_exact(2) {
+        let index = |pair: &[u8]| {
             let i = usize::from(u16::from_le_bytes([pair[0], pair[1]]));
-            let policy = self.list.get(i).ok_or_else(|| broken(format!("policy index {i}, not in the table")))?;
-            reasons.push(policy.id.clone());
-            if let Some(o) = &policy.obligation {
-                obligations.push(o.clone());
+            (i < self.list.len()).then_some(i).ok_or_else(|| broken(format!("policy index {i}, not in the table")))
+        };
+        let many;
+        let parts = match indices {
+            [] => &self.none,
+            [a, b] => &self.alone[index(&[*a, *b])?],
+            _ => {
+                let policies = indices.chunks_exact(2).map(|pair| Ok(Arc::clone(&self.list[index(pair)?])));
+                many = Parts::of(&policies.collect::<Result<Vec<_>, HostFault>>()?);
+                &many
             }
-            determining.push(Arc::clone(policy));
-        }
+        };
         let id = if id_text.is_empty() {
             None
         } else {
             Some(serde_json::from_slice::<Value>(id_text).map_err(|e| broken(format!("an id that is not JSON: {e}")))?)
         };
-        Ok(Decision { id, decision, reasons, determining, obligations, errors: Vec::new(), bundle: Arc::clone(hash) })
+        Ok(Decision {
+            id,
+            decision,
+            reasons: parts.reasons.clone(),
+            determining: parts.determining.clone(),
+            obligations: parts.obligations.clone(),
+            errors: Vec::new(),
+            bundle: Arc::clone(hash),
+        })
     }
 
     /// The full decision: `determining` = the table's policy for each id in `reasons` (in order),
@@ -142,9 +179,9 @@ impl PolicyTable {
         Ok(Decision {
             id: c.id,
             decision: c.decision,
-            reasons: c.reasons,
-            determining,
-            obligations,
+            reasons: c.reasons.into(),
+            determining: determining.into(),
+            obligations: obligations.into(),
             errors: c.errors,
             bundle: c.bundle.unwrap_or_else(|| Arc::clone(hash)),
         })

@@ -742,15 +742,17 @@ mod tests {
         assert!(loaded.expands(&d));
         assert!(!d.obligations.is_empty());
         // Obligations that are not the determining policies' (privet-core never does this today).
-        d.obligations.clear();
+        d.obligations = Default::default();
         let c = serde_json::to_value(CompactDecision::of(&d, Some(loaded))).expect("json");
         assert_eq!(c["determining"][0]["id"], "gpc-opt-out");
         assert_eq!(c["obligations"], json!([]));
         // A determining policy that differs from the table's.
         let mut d: Decision = serde_json::from_slice(&alice).expect("a decision");
-        if let Some(p) = d.determining.first_mut() {
+        let mut determining = d.determining.to_vec();
+        if let Some(p) = determining.first_mut() {
             Arc::make_mut(p).reason = Some("another reason".into());
         }
+        d.determining = determining.into();
         assert!(!loaded.expands(&d));
         // Another bundle's hash is sent.
         let mut d: Decision = serde_json::from_slice(&alice).expect("a decision");
@@ -899,18 +901,20 @@ mod packed_tests {
         let base: Decision = serde_json::from_slice(&alice).expect("a decision");
         assert!(loaded.packed(&base).is_some());
         let mut d = base.clone();
-        d.obligations.clear();
+        d.obligations = Default::default();
         assert!(loaded.packed(&d).is_none(), "obligations not derived from the table");
         let mut d = base.clone();
-        if let Some(p) = d.determining.first_mut() {
+        let mut determining = d.determining.to_vec();
+        if let Some(p) = determining.first_mut() {
             Arc::make_mut(p).reason = Some("another reason".into());
         }
+        d.determining = determining.into();
         assert!(loaded.packed(&d).is_none(), "a policy unlike the table's");
         let mut d = base.clone();
         d.bundle = Arc::from("sha256:other");
         assert!(loaded.packed(&d).is_none(), "another bundle");
         let mut d = base.clone();
-        d.reasons.push("sell-default".into());
+        d.reasons = d.reasons.iter().cloned().chain(["sell-default".to_string()]).collect();
         assert!(loaded.packed(&d).is_none(), "reasons that are not the determining policies");
         let mut d = base;
         d.errors.push(DecisionError::new(ErrorCode::HostFailure, "x"));

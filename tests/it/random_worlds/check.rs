@@ -71,7 +71,7 @@ impl Stats {
 pub fn summary(d: &Decision) -> (Verdict, Vec<String>, Vec<ErrorCode>, Vec<Option<String>>) {
     (
         d.decision,
-        d.reasons.clone(),
+        d.reasons.to_vec(),
         d.errors.iter().map(|e| e.code).collect(),
         d.errors.iter().map(|e| e.policy.clone()).collect(),
     )

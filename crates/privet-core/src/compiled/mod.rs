@@ -27,7 +27,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::decision::{Decision, PolicyInfo, Verdict};
+use crate::decision::{Decision, Determined, PolicyInfo, Verdict};
 use crate::limits::{Limits, check_json_depth};
 use crate::manifest::Semantics;
 
@@ -84,22 +84,30 @@ fn rollback(
     why
 }
 
-/// What every decision carries from the bundle: its hash and the determining policies' infos, as `Arc`s. The
-/// bundle has one `Carry`; a batch's worker threads each decide with a private copy, so that cloning these
-/// `Arc`s for every decision does not bounce their reference counts between cores.
+/// What every decision carries from the bundle, as `Arc`s: its hash, the determining policies' infos, and the
+/// shared parts of a decision ([`Determined`]) that no policy determined, or that one policy determined alone
+/// (most decisions), so that deciding allocates nothing for them. The bundle has one `Carry`; a batch's worker
+/// threads each decide with a private copy, so that cloning these `Arc`s for every decision does not bounce
+/// their reference counts between cores.
 #[derive(Debug)]
 pub(crate) struct Carry {
     hash: Arc<str>,
     infos: Vec<Arc<PolicyInfo>>,
+    /// No determining policy.
+    none: Determined,
+    /// By policy index: that policy alone determining.
+    alone: Vec<Determined>,
 }
 
 impl Carry {
+    fn new(hash: Arc<str>, infos: Vec<Arc<PolicyInfo>>) -> Carry {
+        let alone = infos.iter().map(|i| Determined::of(std::slice::from_ref(i))).collect();
+        Carry { hash, infos, none: Determined::of(&[]), alone }
+    }
+
     /// A copy that shares no `Arc` with `self` (same contents).
     pub(crate) fn private_copy(&self) -> Carry {
-        Carry {
-            hash: Arc::from(&*self.hash),
-            infos: self.infos.iter().map(|i| Arc::new(PolicyInfo::clone(i))).collect(),
-        }
+        Carry::new(Arc::from(&*self.hash), self.infos.iter().map(|i| Arc::new(PolicyInfo::clone(i))).collect())
     }
 }
 
@@ -214,7 +222,7 @@ impl Compiled {
         }
         let fact_slots = FactSlots::assign(&mut compiled, &plans);
         let depth_safe = schema.max_depth + 8 <= limits.max_json_depth;
-        let carry = Carry { hash: hash.clone(), infos };
+        let carry = Carry::new(hash.clone(), infos);
         Some(Compiled {
             schema,
             names,
@@ -497,33 +505,24 @@ impl Compiled {
         }
         // Forbids win; else permits allow; else the default deny has no determining policy.
         let verdict = if !any_forbid && any_permit { Verdict::Allow } else { Verdict::Deny };
-        let mut determining: Vec<Arc<PolicyInfo>> = Vec::new();
-        if any_permit || any_forbid {
-            determining.reserve_exact(sat.iter().filter(|hit| **hit).count());
-            for (&i, _) in policies.iter().zip(sat.iter()).filter(|(_, hit)| **hit) {
-                let p = self.policies.get(i as usize)?.as_ref()?;
-                if p.permit != any_forbid {
-                    determining.push(carry.infos.get(i as usize)?.clone());
-                }
-            }
+        let bundle = carry.hash.clone();
+        if !any_permit && !any_forbid {
+            return Some(carry.none.decision(verdict, id, bundle));
         }
-        let obligations = match determining.iter().filter(|p| p.obligation.is_some()).count() {
-            0 => Vec::new(),
-            n => {
-                let mut o = Vec::with_capacity(n);
-                o.extend(determining.iter().filter_map(|p| p.obligation.clone()));
-                o
-            }
+        // The determining policies: the satisfied ones of the deciding effect.
+        let mut determining = policies.iter().zip(sat.iter()).filter(|(_, hit)| **hit).filter_map(|(&i, _)| {
+            let p = self.policies.get(i as usize)?.as_ref()?;
+            (p.permit != any_forbid).then_some(i as usize)
+        });
+        let first = determining.next()?;
+        let Some(second) = determining.next() else {
+            return Some(carry.alone.get(first)?.decision(verdict, id, bundle));
         };
-        Some(Decision {
-            id,
-            decision: verdict,
-            reasons: determining.iter().map(|p| p.id.clone()).collect(),
-            obligations,
-            determining,
-            errors: Vec::new(),
-            bundle: carry.hash.clone(),
-        })
+        let mut infos = vec![carry.infos.get(first)?.clone(), carry.infos.get(second)?.clone()];
+        for i in determining {
+            infos.push(carry.infos.get(i)?.clone());
+        }
+        Some(Determined::of(&infos).decision(verdict, id, bundle))
     }
 
     /// The request's entity slice, with ancestors computed. `None` when it cannot be parsed or when it changes the

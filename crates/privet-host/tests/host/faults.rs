@@ -258,10 +258,12 @@ fn memory_cap_is_a_host_failure_and_the_next_call_works() {
     let host = Host::with_config(crate::module(), cpra_packed(), config).unwrap();
     let one = crate::suite_requests().into_iter().next().unwrap();
     assert!(host.decide_json(&one).errors.is_empty());
-    // ~40 MB of batch: the input and the guest's copy of it alone do not fit in 48 MiB. (Half that, with the
-    // parsed JSON and the decisions, no longer overflowed once the guest's allocator and the packed results
-    // made the batch leaner.)
-    let batch = format!("[{}]", vec![one.as_str(); 60_000].join(","));
+    // 56 MiB of batch: the input alone does not fit in 48 MiB. (Smaller batches, counting on the parsed
+    // requests and the decisions to fill the rest, stopped overflowing as the guest got leaner: its allocator,
+    // packed results, guest-owned input buffers, decisions that share their determining policies' parts.)
+    let count = (56 << 20) / (one.len() + 1) + 1;
+    let batch = format!("[{}]", vec![one.as_str(); count].join(","));
+    assert!(batch.len() > 56 << 20);
     let ds = host.decide_batch_json(&batch);
     assert_host_failure(&ds[0], "memory limit");
     assert_eq!(host.stats().instances_discarded, 1);
