@@ -78,11 +78,7 @@ impl<'de> Scan<'de> {
         if !s.peek_is(b'}') {
             loop {
                 s.ws();
-                let key = s.key()?;
-                s.ws();
-                s.eat(b':')?;
-                s.ws();
-                match key {
+                match s.key_colon()? {
                     "principal" if principal.is_none() => principal = Some(s.slot_uid(cx, 0)?),
                     "action" if action.is_none() => action = Some(s.slot_uid(cx, 1)?),
                     "resource" if resource.is_none() => resource = Some(s.slot_uid(cx, 2)?),
@@ -119,26 +115,43 @@ impl<'de> Scan<'de> {
     /// An entity slice: a JSON array of at most `max` entities (as `json::entity_list` reads it). A slice with
     /// an entity cannot be learned.
     fn entities(&mut self, cx: &mut Cx<'_>, max: usize) -> Option<Vec<ParsedEntity>> {
-        self.eat(b'[')?;
-        self.ws();
         let mut out = Vec::new();
-        if self.eat(b']').is_some() {
-            return Some(out);
-        }
-        self.unlearnable();
-        loop {
+        self.list(|s| {
+            s.unlearnable();
             if out.len() == max {
                 return None;
             }
-            out.push(self.entity(cx)?);
+            out.push(s.entity(cx)?);
+            Some(())
+        })?;
+        Some(out)
+    }
+
+    /// A JSON array, each element read by `each` (which stops the scan by returning `None`).
+    fn list(&mut self, mut each: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.ws();
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            each(self)?;
             self.ws();
             if self.eat(b',').is_none() {
                 break;
             }
             self.ws();
         }
-        self.eat(b']')?;
-        Some(out)
+        self.eat(b']')
+    }
+
+    /// An object key and the colon after it (whitespace around the colon skipped).
+    fn key_colon(&mut self) -> Option<&'de str> {
+        let key = self.key()?;
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(key)
     }
 
     /// One entity with its `uid` first (else `json.rs` reads it, which can hold its attributes until the type is
@@ -167,31 +180,15 @@ impl<'de> Scan<'de> {
                 break;
             }
             self.ws();
-            let key = self.key()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            match key {
+            match self.key_colon()? {
                 "attrs" if attrs.is_none() => attrs = Some(self.record(&et.shape, cx)?),
                 "parents" if parents.is_none() => {
                     let mut refs = Vec::new();
-                    self.eat(b'[')?;
-                    self.ws();
-                    if self.eat(b']').is_none() {
-                        loop {
-                            let (pty, p) = self.uid(cx)?;
-                            if !et.member_of.contains(&pty) {
-                                return None;
-                            }
-                            refs.push(p);
-                            self.ws();
-                            if self.eat(b',').is_none() {
-                                break;
-                            }
-                            self.ws();
-                        }
-                        self.eat(b']')?;
-                    }
+                    self.list(|s| {
+                        let (pty, p) = s.uid(cx)?;
+                        refs.push(p);
+                        et.member_of.contains(&pty).then_some(())
+                    })?;
                     parents = Some(refs);
                 }
                 "tags" if tags.is_none() => tags = Some(self.tags(et.tags.as_ref(), cx)?),
@@ -461,11 +458,7 @@ impl<'de> Scan<'de> {
         self.ws();
         let (mut ty, mut id) = (None, None);
         loop {
-            let key = self.key()?;
-            self.ws();
-            self.eat(b':')?;
-            self.ws();
-            match key {
+            match self.key_colon()? {
                 "__entity" if ty.is_none() && id.is_none() => {
                     let inner = self.uid_text()?;
                     self.ws();
@@ -625,20 +618,11 @@ impl<'de> Scan<'de> {
             Ty::Long => Val::Long(self.long()?),
             Ty::String => Val::Str(SmolStr::new(self.str()?)),
             Ty::Set(elem) => {
-                self.eat(b'[')?;
-                self.ws();
                 let mut out = Vec::new();
-                if !self.peek_is(b']') {
-                    loop {
-                        out.push(self.value(elem, cx)?);
-                        self.ws();
-                        if self.eat(b',').is_none() {
-                            break;
-                        }
-                        self.ws();
-                    }
-                }
-                self.eat(b']')?;
+                self.list(|s| {
+                    out.push(s.value(elem, cx)?);
+                    Some(())
+                })?;
                 Val::Set(Arc::from(out))
             }
             Ty::Record(rt) => Val::Rec(self.record(rt, cx)?),
@@ -778,7 +762,7 @@ pub(super) mod tests {
     use super::super::json::{self, Cx, RequestSeed};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
     use super::super::uids::Uids;
-    use super::super::value::{EntRef, Names};
+    use super::super::value::{EntId, EntRef, Names};
     use super::{request, split_array};
 
     /// A xorshift generator for the cases (the shape tests use it too).
@@ -798,6 +782,16 @@ pub(super) mod tests {
         }
     }
 
+    /// A test's schema compiled, its uid table with the action `act` interned, `act`'s uid and context type.
+    fn world(schema_json: &serde_json::Value) -> (Names, TypedSchema, Uids, EntId, Arc<RecordTy>) {
+        let mut names = Names::default();
+        let schema = TypedSchema::from_json(schema_json, &mut names).expect("schema");
+        let mut uids = Uids::new(schema.types.len());
+        let act = uids.intern(schema.actions[0].type_id, "act");
+        let ctx = schema.actions[0].context.clone().expect("a context type");
+        (names, schema, uids, act, ctx)
+    }
+
     /// Requests in many spellings, some outside the scanner's shape, some not JSON at all: whenever the scanner
     /// reads one, json.rs must read it, to the same values.
     #[test]
@@ -812,14 +806,9 @@ pub(super) mod tests {
                   }}}}}}}"#,
         )
         .unwrap();
-        let mut names = Names::default();
-        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
-        let mut uids = Uids::new(schema.types.len());
-        let act_ty = schema.actions[0].type_id;
-        let act = uids.intern(act_ty, "act");
+        let (names, schema, mut uids, act, ctx) = world(&schema_json);
         let u_ty: TypeId = schema.type_id("N::U").unwrap();
         uids.intern(u_ty, "alice");
-        let ctx = schema.actions[0].context.clone().unwrap();
 
         let ws = ["", " ", "\n", "\t ", "\r\n"];
         let uid = [
@@ -966,14 +955,9 @@ pub(super) mod tests {
                 "context": {"type": "Record", "attributes": {}}}}}}}"#,
         )
         .unwrap();
-        let mut names = Names::default();
-        let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
-        let mut uids = Uids::new(schema.types.len());
-        let act_ty = schema.actions[0].type_id;
-        let act = uids.intern(act_ty, "act");
+        let (names, schema, mut uids, act, ctx) = world(&schema_json);
         uids.intern(schema.type_id("N::G").unwrap(), "g1");
         uids.intern(schema.type_id("N::U").unwrap(), "alice");
-        let ctx = schema.actions[0].context.clone().unwrap();
 
         let ws = ["", " ", "\n", "\t "];
         // The first eleven are read by both.
