@@ -192,40 +192,22 @@ impl<T: PartialEq<U>, U> PartialEq<Vec<U>> for Shared<T> {
     }
 }
 
-/// What a decision says about its determining policies: the policies, their ids and their obligations, in the
-/// shared form a [`Decision`] holds them.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Determined {
-    pub(crate) reasons: Shared<String>,
-    pub(crate) determining: Shared<Arc<PolicyInfo>>,
-    pub(crate) obligations: Shared<Obligation>,
-}
-
-impl Determined {
-    /// The parts for these determining policies (in the order given).
-    pub(crate) fn of(determining: &[Arc<PolicyInfo>]) -> Determined {
-        Determined {
+impl Decision {
+    /// A decision without errors that `determining` (in the order given) determined: its reasons are their ids
+    /// and its obligations theirs, in order. Its `id` is `None`. Clones of one such decision share these lists,
+    /// which is how Privet's engines decide without allocating them: built once per policy, then cloned.
+    pub fn determined_by(verdict: Verdict, determining: &[Arc<PolicyInfo>], bundle: Arc<str>) -> Self {
+        Decision {
+            id: None,
+            decision: verdict,
             reasons: determining.iter().map(|p| p.id.clone()).collect(),
             determining: Shared::from(determining),
             obligations: determining.iter().filter_map(|p| p.obligation.clone()).collect(),
-        }
-    }
-
-    /// A decision with these determining policies and no errors.
-    pub(crate) fn decision(&self, verdict: Verdict, id: Option<serde_json::Value>, bundle: Arc<str>) -> Decision {
-        Decision {
-            id,
-            decision: verdict,
-            reasons: self.reasons.clone(),
-            determining: self.determining.clone(),
-            obligations: self.obligations.clone(),
             errors: Vec::new(),
             bundle,
         }
     }
-}
 
-impl Decision {
     /// A deny that carries errors and no determining policy.
     pub fn deny_with(errors: Vec<DecisionError>, bundle: Arc<str>) -> Self {
         Decision {

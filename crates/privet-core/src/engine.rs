@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::bundle::{Bundle, parse_entity_values};
 use crate::compiled::{Carry, Compiled};
-use crate::decision::{Decision, Determined, PolicyInfo, Verdict};
+use crate::decision::{Decision, PolicyInfo, Verdict};
 use crate::error::{DecisionError, ErrorCode};
 use crate::limits::{check_json_depth, check_size};
 use crate::manifest::Semantics;
@@ -472,10 +472,8 @@ impl Bundle {
             return Decision::deny_with(errors, meta.hash.clone());
         }
         let verdict = if cedar_allows { Verdict::Allow } else { Verdict::Deny };
-        let mut decision =
-            Determined::of(&self.infos(response.diagnostics().reason())).decision(verdict, None, meta.hash.clone());
-        decision.errors = errors;
-        decision
+        let determining = self.infos(response.diagnostics().reason());
+        Decision { errors, ..Decision::determined_by(verdict, &determining, meta.hash.clone()) }
     }
 
     fn infos<'a>(&self, ids: impl Iterator<Item = &'a cedar_policy::PolicyId>) -> Vec<Arc<PolicyInfo>> {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use privet_core::{Decision, DecisionError, Obligation, PolicyInfo, Shared, Verdict};
+use privet_core::{Decision, DecisionError, Obligation, PolicyInfo, Verdict};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -23,28 +23,11 @@ pub(crate) struct PolicyTable {
     by_id: HashMap<String, Arc<PolicyInfo>>,
     /// The same policies in load order (the indices of packed records).
     list: Vec<Arc<PolicyInfo>>,
-    /// A record's shared parts when no policy determined it.
-    none: Parts,
-    /// By index in `list`: a record's shared parts when that policy alone determined it (most decisions).
-    alone: Vec<Parts>,
-}
-
-/// What a decision holds of its determining policies, shared between the decisions they determined.
-#[derive(Debug)]
-struct Parts {
-    reasons: Shared<String>,
-    determining: Shared<Arc<PolicyInfo>>,
-    obligations: Shared<Obligation>,
-}
-
-impl Parts {
-    fn of(determining: &[Arc<PolicyInfo>]) -> Parts {
-        Parts {
-            reasons: determining.iter().map(|p| p.id.clone()).collect(),
-            determining: Shared::from(determining),
-            obligations: determining.iter().filter_map(|p| p.obligation.clone()).collect(),
-        }
-    }
+    /// The decision a record expands to when no policy determined it, and by index in `list` when that policy
+    /// alone did (most decisions), built once ([`Decision::determined_by`]): a record's decision is a clone with
+    /// its verdict, id and bundle, sharing the policy lists.
+    none: Decision,
+    alone: Vec<Decision>,
 }
 
 /// First byte of a packed decision record.
@@ -58,10 +41,15 @@ impl PolicyTable {
         let list: Vec<PolicyInfo> = serde_json::from_slice(bytes)
             .map_err(|e| HostFault::Abi(format!("`privet_policies` returned invalid JSON: {e}")))?;
         let list: Vec<Arc<PolicyInfo>> = list.into_iter().map(Arc::new).collect();
+        // The templates' verdict and bundle are replaced by each record's.
+        let no_hash: Arc<str> = Arc::from("");
         Ok(PolicyTable {
             by_id: list.iter().map(|p| (p.id.clone(), Arc::clone(p))).collect(),
-            none: Parts::of(&[]),
-            alone: list.iter().map(|p| Parts::of(std::slice::from_ref(p))).collect(),
+            none: Decision::determined_by(Verdict::Deny, &[], Arc::clone(&no_hash)),
+            alone: list
+                .iter()
+                .map(|p| Decision::determined_by(Verdict::Deny, std::slice::from_ref(p), Arc::clone(&no_hash)))
+                .collect(),
             list,
         })
     }
@@ -128,30 +116,21 @@ impl PolicyTable {
             let i = usize::from(u16::from_le_bytes([pair[0], pair[1]]));
             (i < self.list.len()).then_some(i).ok_or_else(|| broken(format!("policy index {i}, not in the table")))
         };
-        let many;
-        let parts = match indices {
-            [] => &self.none,
-            [a, b] => &self.alone[index(&[*a, *b])?],
-            _ => {
-                let policies = indices.chunks_exact(2).map(|pair| Ok(Arc::clone(&self.list[index(pair)?])));
-                many = Parts::of(&policies.collect::<Result<Vec<_>, HostFault>>()?);
-                &many
-            }
-        };
         let id = if id_text.is_empty() {
             None
         } else {
             Some(serde_json::from_slice::<Value>(id_text).map_err(|e| broken(format!("an id that is not JSON: {e}")))?)
         };
-        Ok(Decision {
-            id,
-            decision,
-            reasons: parts.reasons.clone(),
-            determining: parts.determining.clone(),
-            obligations: parts.obligations.clone(),
-            errors: Vec::new(),
-            bundle: Arc::clone(hash),
-        })
+        let template = match indices {
+            [] => &self.none,
+            [a, b] => &self.alone[index(&[*a, *b])?],
+            _ => {
+                let policies = indices.chunks_exact(2).map(|pair| Ok(Arc::clone(&self.list[index(pair)?])));
+                let policies = policies.collect::<Result<Vec<_>, HostFault>>()?;
+                return Ok(Decision { id, ..Decision::determined_by(decision, &policies, Arc::clone(hash)) });
+            }
+        };
+        Ok(Decision { id, decision, bundle: Arc::clone(hash), ..template.clone() })
     }
 
     /// The full decision: `determining` = the table's policy for each id in `reasons` (in order),

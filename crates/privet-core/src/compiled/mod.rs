@@ -27,7 +27,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::decision::{Decision, Determined, PolicyInfo, Verdict};
+use crate::decision::{Decision, PolicyEffect, PolicyInfo, Verdict};
 use crate::limits::{Limits, check_json_depth};
 use crate::manifest::Semantics;
 
@@ -85,24 +85,27 @@ fn rollback(
 }
 
 /// What every decision carries from the bundle, as `Arc`s: its hash, the determining policies' infos, and the
-/// shared parts of a decision ([`Determined`]) that no policy determined, or that one policy determined alone
-/// (most decisions), so that deciding allocates nothing for them. The bundle has one `Carry`; a batch's worker
+/// decisions that no policy determined, or that one policy determined alone (most decisions), built once: a
+/// decision is a clone of one of them ([`Decision::determined_by`]), so deciding allocates nothing for its
+/// determining policies. The bundle has one `Carry`; a batch's worker
 /// threads each decide with a private copy, so that cloning these `Arc`s for every decision does not bounce
 /// their reference counts between cores.
 #[derive(Debug)]
 pub(crate) struct Carry {
     hash: Arc<str>,
     infos: Vec<Arc<PolicyInfo>>,
-    /// No determining policy.
-    none: Determined,
-    /// By policy index: that policy alone determining.
-    alone: Vec<Determined>,
+    /// No determining policy (the default deny).
+    none: Decision,
+    /// By policy index: that policy alone determining (allow for a permit, deny for a forbid).
+    alone: Vec<Decision>,
 }
 
 impl Carry {
     fn new(hash: Arc<str>, infos: Vec<Arc<PolicyInfo>>) -> Carry {
-        let alone = infos.iter().map(|i| Determined::of(std::slice::from_ref(i))).collect();
-        Carry { hash, infos, none: Determined::of(&[]), alone }
+        let verdict = |i: &PolicyInfo| if i.effect == PolicyEffect::Permit { Verdict::Allow } else { Verdict::Deny };
+        let alone =
+            infos.iter().map(|i| Decision::determined_by(verdict(i), std::slice::from_ref(i), hash.clone())).collect();
+        Carry { none: Decision::determined_by(Verdict::Deny, &[], hash.clone()), hash, infos, alone }
     }
 
     /// A copy that shares no `Arc` with `self` (same contents).
@@ -505,9 +508,8 @@ impl Compiled {
         }
         // Forbids win; else permits allow; else the default deny has no determining policy.
         let verdict = if !any_forbid && any_permit { Verdict::Allow } else { Verdict::Deny };
-        let bundle = carry.hash.clone();
         if !any_permit && !any_forbid {
-            return Some(carry.none.decision(verdict, id, bundle));
+            return Some(Decision { id, decision: verdict, ..carry.none.clone() });
         }
         // The determining policies: the satisfied ones of the deciding effect.
         let mut determining = policies.iter().zip(sat.iter()).filter(|(_, hit)| **hit).filter_map(|(&i, _)| {
@@ -516,13 +518,13 @@ impl Compiled {
         });
         let first = determining.next()?;
         let Some(second) = determining.next() else {
-            return Some(carry.alone.get(first)?.decision(verdict, id, bundle));
+            return Some(Decision { id, decision: verdict, ..carry.alone.get(first)?.clone() });
         };
         let mut infos = vec![carry.infos.get(first)?.clone(), carry.infos.get(second)?.clone()];
         for i in determining {
             infos.push(carry.infos.get(i)?.clone());
         }
-        Some(Determined::of(&infos).decision(verdict, id, bundle))
+        Some(Decision { id, ..Decision::determined_by(verdict, &infos, carry.hash.clone()) })
     }
 
     /// The request's entity slice, with ancestors computed. `None` when it cannot be parsed or when it changes the
