@@ -125,7 +125,12 @@ impl<'a> Env<'a> {
 
     /// Whether a policy's scope and conditions hold (its action constraint was checked by the index).
     pub(crate) fn satisfied(&self, p: &'a CPolicy) -> R<bool> {
-        if !self.scope(&p.principal, &self.vars[0])? || !self.scope(&p.resource, &self.vars[2])? {
+        // An unconstrained scope (the usual case) holds for the entity every request has there.
+        let holds = |s: &Scope, v: &Val| match s {
+            Scope::Any if matches!(v, Val::Ent(_)) => Ok(true),
+            _ => self.scope(s, v),
+        };
+        if !holds(&p.principal, &self.vars[0])? || !holds(&p.resource, &self.vars[2])? {
             return Ok(false);
         }
         for c in &p.conditions {
@@ -185,7 +190,7 @@ impl<'a> Env<'a> {
             },
             Expr::Attr(a, id) => self.attr(a, *id)?,
             Expr::Has(a, id) if matches!(**a, Expr::Var(Var::Context)) => {
-                Cow::Owned(Val::Bool(field(self.context.fields(), *id).is_some()))
+                Cow::Owned(Val::Bool(self.context.field(*id).is_some()))
             }
             Expr::Has(a, id) => Cow::Owned(Val::Bool(match self.eval(a)? {
                 Cow::Borrowed(Val::Ent(r)) => self.entity(r).is_some_and(|v| field(v.attrs(), *id).is_some()),
@@ -269,7 +274,7 @@ impl<'a> Env<'a> {
         // `principal.x`, `context.x`: the most common access, without a round through `eval`.
         if let Expr::Var(v) = a {
             if *v == Var::Context {
-                return field(self.context.fields(), id).map(Cow::Borrowed).ok_or(Bail);
+                return self.context.field(id).map(Cow::Borrowed).ok_or(Bail);
             }
             return match self.var(*v) {
                 Val::Ent(r) => {

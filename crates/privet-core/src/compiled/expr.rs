@@ -308,7 +308,15 @@ impl Compiler<'_> {
                 self.boxed(arg.get("then")?, depth)?,
                 self.boxed(arg.get("else")?, depth)?,
             )),
-            "Set" => Some(Expr::Set(arg.as_array()?.iter().map(|e| self.expr(e, depth + 1)).collect::<Option<_>>()?)),
+            "Set" => {
+                let items: Vec<Expr> =
+                    arg.as_array()?.iter().map(|e| self.expr(e, depth + 1)).collect::<Option<_>>()?;
+                // A set of literals (which cannot fail to evaluate) is a literal, built once here.
+                match items.iter().map(|i| if let Expr::Lit(v) = i { Some(v.clone()) } else { None }).collect() {
+                    Some(values) => Some(Expr::Lit(Val::Set(values))),
+                    None => Some(Expr::Set(items)),
+                }
+            }
             "Record" => {
                 let mut fields = Vec::new();
                 for (k, e) in arg.as_object()? {

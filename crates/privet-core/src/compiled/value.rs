@@ -92,16 +92,17 @@ impl PartialEq for Val {
 pub(crate) const HELD_FIELDS: usize = 8;
 
 /// A buffer on the deciding function's stack that a learned spelling reads a request's context fields into, so
-/// that a request whose policies read only fields of its context allocates no record for it.
-pub(crate) type Held = [(AttrId, Val); HELD_FIELDS];
+/// that a request whose policies read only fields of its context allocates no record for it. The fields are in
+/// the request's order (not sorted); only those read are initialised, and only they are dropped.
+pub(crate) type Held = arrayvec::ArrayVec<(AttrId, Val), HELD_FIELDS>;
 
 /// An empty [`Held`].
 pub(crate) const fn held() -> Held {
-    [const { (0, Val::Bool(false)) }; HELD_FIELDS]
+    arrayvec::ArrayVec::new_const()
 }
 
-/// Where a request's context fields (sorted by attribute id) are: shared, as parsed from JSON, or the first `n`
-/// of the deciding function's [`Held`].
+/// Where a request's context fields are: shared, as parsed from JSON (sorted by attribute id), or the first `n`
+/// of the deciding function's [`Held`] (in the request's order).
 #[derive(Debug)]
 pub(crate) enum Fields {
     Shared(Arc<[(AttrId, Val)]>),
@@ -132,16 +133,25 @@ impl<'h> Context<'h> {
         Context { fields, held, whole: OnceCell::new() }
     }
 
-    pub(crate) fn fields(&self) -> &[(AttrId, Val)] {
-        self.fields.slice(self.held)
+    /// A field of the context.
+    pub(crate) fn field(&self, id: AttrId) -> Option<&Val> {
+        match &self.fields {
+            Fields::Shared(f) => field(f, id),
+            // Unsorted, and at most `HELD_FIELDS`.
+            Fields::Held(_) => self.fields.slice(self.held).iter().find(|(k, _)| *k == id).map(|(_, v)| v),
+        }
     }
 
-    /// The context as a record value.
+    /// The context as a record value (fields sorted by attribute id).
     pub(crate) fn whole(&self) -> &Val {
         self.whole.get_or_init(|| {
             Val::Rec(match &self.fields {
                 Fields::Shared(f) => f.clone(),
-                Fields::Held(_) => Arc::from(self.fields()),
+                Fields::Held(_) => {
+                    let mut fields = self.fields.slice(self.held).to_vec();
+                    fields.sort_unstable_by_key(|f| f.0);
+                    Arc::from(fields)
+                }
             })
         })
     }
@@ -157,3 +167,33 @@ pub(crate) fn field(rec: &[(AttrId, Val)], id: AttrId) -> Option<&Val> {
 }
 // A value is three words: `SmolStr` keeps strings of up to 23 bytes in place, and the enum fits in its niche.
 const _: () = assert!(std::mem::size_of::<Val>() == 24);
+
+#[cfg(test)]
+mod tests {
+    use super::{Context, Fields, Val, held};
+
+    /// Fields held in the request's order are found whatever their order, and the context as a record has them
+    /// sorted, equal to the same record parsed (sorted) from JSON.
+    #[test]
+    fn held_fields_in_any_order_make_the_sorted_record() {
+        let fields = [(7, Val::Long(1)), (2, Val::Bool(true)), (5, Val::Str("x".into())), (3, Val::Long(-4))];
+        let mut sorted = fields.to_vec();
+        sorted.sort_by_key(|f| f.0);
+        for rotation in 0..fields.len() {
+            let mut buffer = held();
+            for i in 0..fields.len() {
+                buffer.push(fields[(i + rotation) % fields.len()].clone());
+            }
+            let context = Context::new(Fields::Held(fields.len() as u8), &buffer);
+            for (id, value) in &fields {
+                assert_eq!(context.field(*id), Some(value));
+            }
+            assert_eq!(context.field(4), None);
+            let shared = held();
+            let parsed = Context::new(Fields::Shared(sorted.clone().into()), &shared);
+            assert_eq!(context.whole(), parsed.whole());
+            let Val::Rec(record) = context.whole() else { panic!("not a record") };
+            assert!(record.windows(2).all(|w| w[0].0 < w[1].0), "{record:?}");
+        }
+    }
+}
