@@ -112,6 +112,9 @@ impl FactSlots {
         // Conjuncts that are facts read no context: an empty one stands in.
         let none = held();
         let context = Context::new(Fields::Held(0), &none);
+        // The entity as the principal, and as the resource (a fact reads only that variable).
+        let as_principal = [Val::Ent(EntRef::Known(e)), Val::Bool(false), Val::Bool(false)];
+        let as_resource = [Val::Bool(false), Val::Bool(false), Val::Ent(EntRef::Known(e))];
         for (slot, (pi, ci, resource, types)) in self.slots.iter().enumerate() {
             if !types.contains(&ty) {
                 continue;
@@ -119,10 +122,9 @@ impl FactSlots {
             let conjunct =
                 policies.get(*pi as usize).and_then(Option::as_ref).and_then(|p| p.conditions.get(*ci as usize));
             let Some(c) = conjunct else { continue };
-            let mut vars = [const { Val::Bool(false) }; 3];
-            vars[if *resource { 2 } else { 0 }] = Val::Ent(EntRef::Known(e));
+            let vars = if *resource { &as_resource } else { &as_principal };
             // No fact words: the conjunct is evaluated.
-            let value = match Env::new(store, &[], &vars, &context, [UNKNOWN; 2]).conjunct(&c.expr) {
+            let value = match Env::new(store, &[], vars, &context, [UNKNOWN; 2]).conjunct(&c.expr) {
                 Ok(false) => FALSE,
                 Ok(true) => TRUE,
                 Err(_) => ERROR,

@@ -22,6 +22,7 @@ mod uids;
 mod value;
 
 use std::cell::Cell;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -474,15 +475,24 @@ impl Compiled {
             (None, None) if plan.context.required == 0 => Fields::Held(0),
             (None, None) => return None,
         };
-        let slice = self.slice(store, req.entities)?;
+        // No slice (the usual case with a store): nothing to build, nor to drop.
+        let built;
+        let slice: &[SliceEntity] = match req.entities.is_empty() {
+            true => &[],
+            false => {
+                built = self.slice(store, req.entities)?;
+                &built
+            }
+        };
         let id = req.id;
         let facts = match slice.is_empty() {
             true => self.fact_slots.words(&self.policies, store, &principal, &resource),
             false => [0, 0],
         };
-        let vars = [Val::Ent(principal), Val::Ent(action), Val::Ent(resource)];
+        let owned = Vars(ManuallyDrop::new([Val::Ent(principal), Val::Ent(action), Val::Ent(resource)]));
+        let vars = &*owned.0;
         let context = Context::new(context, held);
-        let env = Env::new(store, &slice, &vars, &context, facts);
+        let env = Env::new(store, slice, vars, &context, facts);
         let (Val::Ent(p), Val::Ent(r)) = (&vars[0], &vars[2]) else { return None };
         if semantics == Semantics::FailClosed && (!env.exists(p) || !env.exists(r)) {
             return None;
@@ -564,6 +574,18 @@ impl Compiled {
 
 /// Whether an uncompiled policy's action scope certainly excludes `action` (so it need not block the fast path
 /// for it).
+/// A request's principal, action and resource as values. Interned uids own nothing, so they are not dropped one
+/// by one (three calls a decision); the values are dropped only when one of them owns something.
+struct Vars(ManuallyDrop<[Val; 3]>);
+
+impl Drop for Vars {
+    fn drop(&mut self) {
+        if self.0.iter().any(|v| !matches!(v, Val::Ent(EntRef::Known(_)))) {
+            drop(std::mem::replace(&mut *self.0, [const { Val::Bool(false) }; 3]));
+        }
+    }
+}
+
 fn est_action_excludes(est: &Value, schema: &TypedSchema, uids: &Uids, action: EntId, anc: &[EntId]) -> bool {
     let Some(a) = est.get("action") else { return false };
     let uid = |v: &Value| -> Option<EntId> {
