@@ -572,8 +572,6 @@ impl Compiled {
     }
 }
 
-/// Whether an uncompiled policy's action scope certainly excludes `action` (so it need not block the fast path
-/// for it).
 /// A request's principal, action and resource as values. Interned uids own nothing, so they are not dropped one
 /// by one (three calls a decision); the values are dropped only when one of them owns something.
 struct Vars(ManuallyDrop<[Val; 3]>);
@@ -586,6 +584,8 @@ impl Drop for Vars {
     }
 }
 
+/// Whether an uncompiled policy's action scope certainly excludes `action` (so it need not block the fast path
+/// for it).
 fn est_action_excludes(est: &Value, schema: &TypedSchema, uids: &Uids, action: EntId, anc: &[EntId]) -> bool {
     let Some(a) = est.get("action") else { return false };
     let uid = |v: &Value| -> Option<EntId> {
