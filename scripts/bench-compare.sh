@@ -48,7 +48,7 @@ wasm=target/wasm/privet.wasm
 [ -f "$wasm" ] || { echo "$wasm is missing: run scripts/build-wasm.sh" >&2; exit 1; }
 
 echo "== building (release)" >&2
-cargo build -q --release --example gen-workload --example bench-compare
+cargo build -q --release --example gen-workload --example bench-compare --example bench-memory
 if [ ! -d benches/compare/node_modules/@cedar-policy/cedar-wasm ]; then
   (cd benches/compare && npm ci --no-audit --no-fund --silent)
 fi
@@ -60,6 +60,11 @@ target/release/examples/gen-workload --out "$dir" --entities "$entities" --reque
 results=$out/results.jsonl
 : > "$results"
 common=(--dir "$dir" --warmup "$warmup" --slow "$slow" --max-seconds "$max_seconds" --min-seconds "$min_seconds" --wasm "$wasm")
+# Entity-store memory first, in processes of their own (their counting allocator stays out of the timed runs).
+for engine in privet cedar; do
+  echo "== $engine (store memory)" >&2
+  target/release/examples/bench-memory --dir "$dir" --engine "$engine" | tee -a "$results" >&2
+done
 # privet-native first: it also writes the packed bundle the wasm hosts load.
 for engine in privet cedar wasmtime; do
   echo "== $engine (native process)" >&2

@@ -1,5 +1,5 @@
 //! Live heap bytes of this process, for the entity-store memory figure (the `{"kind": "memory", …}` lines of
-//! `benches/compare/main.rs`).
+//! `benches/compare/memory.rs`; the timing harness, `main.rs`, does not count).
 //!
 //! The global allocator is `cap::Cap<MiMalloc>` with no limit: mimalloc (the allocator of Privet's binaries, the
 //! CLI included; the same for every engine this harness runs natively), plus one relaxed atomic

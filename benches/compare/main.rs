@@ -17,24 +17,14 @@
 //! `store`).
 //!
 //! Output: one JSON line per engine/mode on stdout (`engine`, `mode`, `requests`, `decided`, `seconds`, `per_sec`,
-//! `errors`, `allow`), and one `{"kind": "process", …}` line at the end with `vmhwm_kb`, load time and sizes;
-//! `privet` and `cedar` also print one `{"kind": "memory", …}` line, after load and before the modes. The
+//! `errors`, `allow`), and one `{"kind": "process", …}` line at the end with `vmhwm_kb`, load time and sizes. The
 //! decisions of each mode (one `a`/`d` byte per request, in workload order) go to
 //! `DIR/decisions/<engine>--<mode>.txt` for the cross-engine agreement check.
 //!
-//! Entity-store memory (`{"kind": "memory", "engine", "store_bytes", "entities", …}`): live heap bytes counted
-//! by a counting global allocator (`alloc_count.rs`; requested sizes, no allocator overhead), measured at load
-//! before any mode runs, with no other thread running. Structures an engine builds lazily later (privet keeps
-//! cedar's form of its store only once cedar's path needs it) are not in the figure.
-//! - privet: bytes retained by `Bundle::load(DIR)` minus bytes retained by the same sources loaded with
-//!   `entities = None` (`BundleSources::from_dir`, `Bundle::from_sources`): everything the bundle keeps because
-//!   of its entities, the entities' source text included (a bundle keeps its sources; `source_text_bytes`).
-//! - cedar: bytes retained by `Entities::from_json_str(entities.json, Some(&schema))` minus those retained by
-//!   `Entities::from_json_str("[]", Some(&schema))` (both hold the schema's action entities).
-//!
-//! `entities` is the number of entities the store gained from entities.json. Each engine loads an empty store
-//! once first, unmeasured, so that one-time initialisation (lazy statics) falls in neither window; privet's
-//! `load_ms` times the load with entities alone.
+//! Entity-store memory is measured by `benches/compare/memory.rs` (example `bench-memory`), in a process of
+//! its own: the counting allocator it needs would otherwise add a shared atomic add to every allocation of every
+//! timed mode. This harness uses mimalloc, the allocator of Privet's binaries (the CLI included), for every
+//! engine it runs.
 //!
 //! Modes (every mode starts from the JSONL line text of each request, as it arrives over the wire):
 //! - `store`: requests-store.jsonl; the entity store is loaded once; the request JSON is parsed per call.
@@ -53,8 +43,6 @@
 //!   `store-nofuel`: the store mode on a module compiled without fuel or epoch checks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark driver may panic on bad input
 
-mod alloc_count;
-
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -65,6 +53,10 @@ use cedar_policy::{
     Schema,
 };
 use serde_json::{Value, json};
+
+/// mimalloc, as in Privet's binaries (the CLI): the same for every engine this harness runs natively.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Args {
     dir: PathBuf,
@@ -266,21 +258,9 @@ fn main() {
                 min_seconds: a.min_seconds,
                 only: a.only.clone(),
             };
-            let load_empty = || {
-                let mut sources = privet::BundleSources::from_dir(&a.dir).expect("bundle sources");
-                sources.entities = None;
-                privet::Bundle::from_sources(sources).expect("load bundle without entities")
-            };
-            // A first load without entities (untimed, unmeasured): one-time initialisation falls in neither window.
-            drop(load_empty());
             let t_load = Instant::now();
-            let (bundle, with_bytes) = alloc_count::retained(|| privet::Bundle::load(&a.dir).expect("load bundle"));
+            let bundle = privet::Bundle::load(&a.dir).expect("load bundle");
             let load_ms = t_load.elapsed().as_secs_f64() * 1e3;
-            let (empty, without_bytes) = alloc_count::retained(load_empty);
-            let text = bundle.sources().entities.as_ref().map_or(0, |f| f.text.capacity());
-            let entities = bundle.info().entities - empty.info().entities;
-            drop(empty);
-            memory_line("privet-native", with_bytes, without_bytes, entities, json!({"source_text_bytes": text}));
             // The packed bundle is what the wasm hosts (wasmtime, Node) load.
             let packed = bundle.to_packed();
             std::fs::write(a.dir.join("bundle.privet"), &packed).unwrap();
@@ -347,10 +327,6 @@ fn main() {
             };
             let c = CedarSide::load(&a.dir);
             sizes["load_ms"] = json!(t0.elapsed().as_secs_f64() * 1e3);
-            let (empty, without_bytes) =
-                alloc_count::retained(|| Entities::from_json_str("[]", Some(&c.schema)).unwrap());
-            memory_line("cedar-native", c.store_bytes, without_bytes, c.store.len() - empty.len(), json!({}));
-            drop(empty);
             let auth = Authorizer::new();
             let decide = |r: &CedarRequest, es: &Entities| match auth.is_authorized(r, &c.policies, es).decision() {
                 CedarDecision::Allow => b'a',
@@ -399,23 +375,11 @@ fn main() {
     println!("{line}");
 }
 
-/// One `{"kind": "memory", …}` line: the entity store's live heap bytes, `with` minus `without` entities.
-fn memory_line(engine: &str, with: i64, without: i64, entities: usize, extra: Value) {
-    let mut line = json!({"kind": "memory", "engine": engine, "store_bytes": with - without, "entities": entities,
-                          "with_entities_bytes": with, "without_entities_bytes": without});
-    for (k, v) in extra.as_object().unwrap() {
-        line[k] = v.clone();
-    }
-    println!("{line}");
-}
-
 /// cedar-policy, set up the way an application would: schema, policies and the store parsed once.
 struct CedarSide {
     schema: Schema,
     policies: PolicySet,
     store: Entities,
-    /// Live heap bytes `store` retained when parsed (see `alloc_count.rs`).
-    store_bytes: i64,
     /// The store again, by uid: each entity pre-parsed, with the uids it references (attributes and parents).
     by_uid: HashMap<EntityUid, (Entity, Vec<EntityUid>)>,
 }
@@ -433,10 +397,7 @@ impl CedarSide {
         let text: Vec<String> = files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
         let policies: PolicySet = text.join("\n").parse().unwrap();
         let entities_text = std::fs::read_to_string(dir.join("entities.json")).unwrap();
-        // A first parse of an empty store (unmeasured): one-time initialisation is not counted in `store_bytes`.
-        drop(Entities::from_json_str("[]", Some(&schema)).unwrap());
-        let (store, store_bytes) =
-            alloc_count::retained(|| Entities::from_json_str(&entities_text, Some(&schema)).unwrap());
+        let store = Entities::from_json_str(&entities_text, Some(&schema)).unwrap();
         let raw: Vec<Value> = serde_json::from_str(&entities_text).unwrap();
         let mut by_uid = HashMap::with_capacity(raw.len());
         for v in raw {
@@ -444,7 +405,7 @@ impl CedarSide {
             let e = Entity::from_json_value(v, Some(&schema)).unwrap();
             by_uid.insert(e.uid(), (e, refs));
         }
-        CedarSide { schema, policies, store, store_bytes, by_uid }
+        CedarSide { schema, policies, store, by_uid }
     }
 
     fn request(&self, v: &Value) -> Result<CedarRequest, ()> {
