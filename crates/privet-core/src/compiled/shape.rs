@@ -50,8 +50,8 @@ enum Part {
     Lit(Box<[u8]>),
     Id,
     Uid(u8, TypeId),
-    /// A context field: its position in the sorted record, and its type.
-    Field(u8, Scalar),
+    /// A context field: its attribute, and its type.
+    Field(AttrId, Scalar),
 }
 
 /// One learned spelling.
@@ -61,8 +61,6 @@ pub(crate) struct Shape {
     /// The context type the fields were read with: the learning request's action's. A request whose action has
     /// another context type does not match.
     context: Arc<RecordTy>,
-    /// The context's attributes, sorted (the record's order).
-    fields: Box<[AttrId]>,
 }
 
 impl Shape {
@@ -101,7 +99,7 @@ impl Shape {
                     *uids.get_mut(usize::from(slot))? = true;
                     Part::Uid(slot, t)
                 }
-                Hole::Field(a, k) => Part::Field(u8::try_from(fields.binary_search(&a).ok()?).ok()?, k),
+                Hole::Field(a, k) => Part::Field(a, k),
             });
             at = to;
         }
@@ -109,7 +107,7 @@ impl Shape {
         if !tail.is_empty() {
             parts.push(Part::Lit(tail.into()));
         }
-        (uids == [true; 3]).then(|| Shape { parts: parts.into(), context: context.clone(), fields: fields.into() })
+        (uids == [true; 3]).then(|| Shape { parts: parts.into(), context: context.clone() })
     }
 
     /// Reads the request at `start` of `text` if it has this spelling: the request and the offset just past its
@@ -131,14 +129,13 @@ impl Shape {
                 Part::Lit(lit) => s.word(lit)?,
                 Part::Id => id = Some(s.scalar()?),
                 Part::Uid(slot, t) => *uids.get_mut(usize::from(*slot))? = (*t, s.str()?),
-                Part::Field(pos, k) => {
-                    let pos = usize::from(*pos);
+                Part::Field(a, k) => {
                     let value = match k {
                         Scalar::Bool => Val::Bool(s.bool()?),
                         Scalar::Long => Val::Long(s.long()?),
                         Scalar::String => Val::Str(SmolStr::new(s.str()?)),
                     };
-                    held.try_push((*self.fields.get(pos)?, value)).ok()?;
+                    held.try_push((*a, value)).ok()?;
                 }
             }
         }
@@ -154,8 +151,8 @@ impl Shape {
             principal: (pt, principal),
             action: (at, action),
             resource: (rt, resource),
-            // Every field was read into `held` (a spelling has a part for each).
-            context: Some(Fields::Held(self.fields.len() as u8)),
+            // Every field was read into `held` (emptied above; a spelling has a part for each).
+            context: Some(Fields::Held(held.len() as u8)),
             raw_context: None,
             entities: Vec::new(),
             id,
