@@ -354,18 +354,23 @@ impl Compiled {
         let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
         let context_of = |a: &EntRef| self.context_of(a);
         let mut held = value::held();
-        let mut whole = |cx: &mut Cx<'_>| {
+        // The request decided where it was read (moving the request out of the reader's `Option`s costs copies).
+        if scan {
             let b = text.as_bytes();
-            let (req, end) = self.scan_at(text, scan::skip_ws(b, 0), cx, &context_of, &mut held, limits)?;
-            (scan::skip_ws(b, end) == b.len()).then_some(req)
-        };
-        let req = match scan.then(|| whole(&mut cx)).flatten() {
-            Some(r) => r,
-            None => json::parse_with(
-                text,
-                json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: limits.max_slice_entities },
-            )?,
-        };
+            if let Some((req, end)) = self.scan_at(text, scan::skip_ws(b, 0), &mut cx, &context_of, &mut held, limits)
+            {
+                if scan::skip_ws(b, end) == b.len() {
+                    if invalid.get() {
+                        return None;
+                    }
+                    return self.decide_parsed(store, req, &held, &mut cx, semantics, carry);
+                }
+            }
+        }
+        let req = json::parse_with(
+            text,
+            json::RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: limits.max_slice_entities },
+        )?;
         if invalid.get() {
             return None;
         }
@@ -391,9 +396,10 @@ impl Compiled {
             let context_of = |a: &EntRef| self.context_of(a);
             let mut held = value::held();
             if let Some((req, end)) = self.scan_at(batch, start, &mut cx, &context_of, &mut held, limits) {
-                let decision = (end - start <= limits.max_request_bytes && !invalid.get())
-                    .then(|| self.decide_parsed(store, req, &held, &mut cx, semantics, carry))
-                    .flatten();
+                let decision = match end - start <= limits.max_request_bytes && !invalid.get() {
+                    true => self.decide_parsed(store, req, &held, &mut cx, semantics, carry),
+                    false => None,
+                };
                 return Some(Element { end, decision });
             }
         }
@@ -407,6 +413,7 @@ impl Compiled {
     /// learns its spelling while there is room (see `shape.rs`): the request and the offset past its end. A
     /// spelling reads the context's fields into `held`. A request with an entity slice is read by the scanner
     /// (a spelling holds none).
+    #[inline(always)]
     fn scan_at<'de, 'c>(
         &self,
         text: &'de str,

@@ -309,10 +309,12 @@ impl<'de> Scan<'de> {
         self.i = skip_ws(self.b, self.i);
     }
 
+    #[inline(always)]
     fn peek_is(&self, c: u8) -> bool {
         self.b.get(self.i) == Some(&c)
     }
 
+    #[inline(always)]
     fn eat(&mut self, c: u8) -> Option<()> {
         if self.peek_is(c) {
             self.i += 1;
@@ -323,6 +325,7 @@ impl<'de> Scan<'de> {
     }
 
     /// A string without escapes or control characters.
+    #[inline(always)]
     pub(super) fn str(&mut self) -> Option<&'de str> {
         self.eat(b'"')?;
         let start = self.i;
@@ -385,6 +388,7 @@ impl<'de> Scan<'de> {
 
     /// An integer literal as serde_json reads it into an `i64` (`-0`, fractions and exponents are refused, and
     /// so are literals of more than 18 digits, which json.rs reads with its overflow checks).
+    #[inline(always)]
     pub(super) fn long(&mut self) -> Option<i64> {
         let neg = self.eat(b'-').is_some();
         let start = self.i;

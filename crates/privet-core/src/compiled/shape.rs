@@ -112,6 +112,7 @@ impl Shape {
 
     /// Reads the request at `start` of `text` if it has this spelling: the request and the offset just past its
     /// closing brace, as `scan::request_at` gives them.
+    #[inline(always)]
     fn read<'de, 'c>(
         &self,
         text: &'de str,
@@ -168,6 +169,7 @@ pub(crate) struct Shapes([OnceLock<Shape>; SLOTS]);
 impl Shapes {
     /// The request at `start` of `text` read by the first learned spelling it matches, its context fields into
     /// `held`.
+    #[inline(always)]
     pub(crate) fn read<'de, 'c>(
         &self,
         text: &'de str,
