@@ -75,6 +75,7 @@ impl<'a> Env<'a> {
         Env { store, slice, vars, context, facts }
     }
 
+    #[inline]
     fn entity(&self, r: &EntRef) -> Option<View<'a>> {
         if let Some(s) = self.slice.iter().find(|s| s.uid == *r) {
             return Some(View::Slice(s));
@@ -157,11 +158,12 @@ impl<'a> Env<'a> {
             Expr::And(a, b) => Ok(self.bool(a)? && self.bool(b)?),
             Expr::Or(a, b) => Ok(self.bool(a)? || self.bool(b)?),
             Expr::Not(a) => Ok(!self.bool(a)?),
-            Expr::Bin(op, a, b) => match self.binary(*op, a, b)? {
+            Expr::Bin(op @ (Bin::Add | Bin::Sub | Bin::Mul | Bin::GetTag), a, b) => match self.binary(*op, a, b)? {
                 Val::Bool(b) => Ok(b),
                 _ => Err(Bail),
             },
-            _ => match &*self.eval(e)? {
+            Expr::Bin(op, a, b) => self.test(*op, a, b),
+            _ => match &*self.operand(e)? {
                 Val::Bool(b) => Ok(*b),
                 _ => Err(Bail),
             },
@@ -261,6 +263,20 @@ impl<'a> Env<'a> {
         })
     }
 
+    /// An operator's operand: literals and attributes of a variable (the usual operands) read here, without a
+    /// round through `eval`'s frame.
+    #[inline(always)]
+    fn operand(&self, e: &'a Expr) -> R<Cow<'a, Val>> {
+        match e {
+            Expr::Lit(v) => Ok(Cow::Borrowed(v)),
+            Expr::Attr(a, id) => match &**a {
+                Expr::Var(Var::Context) => self.context.field(*id).map(Cow::Borrowed).ok_or(Bail),
+                _ => self.attr(a, *id),
+            },
+            _ => self.eval(e),
+        }
+    }
+
     fn var(&self, v: Var) -> &'a Val {
         match v {
             Var::Principal => &self.vars[0],
@@ -285,7 +301,7 @@ impl<'a> Env<'a> {
                 _ => Err(Bail),
             };
         }
-        match self.eval(a)? {
+        match self.operand(a)? {
             Cow::Borrowed(Val::Ent(r)) => {
                 let view = self.entity(r).ok_or(Bail)?;
                 field(view.attrs(), id).map(Cow::Borrowed).ok_or(Bail)
@@ -316,11 +332,39 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// A binary operation's value: a long for the arithmetic operators, a tag's value for `getTag`, else a
+    /// boolean (see `test`).
     fn binary(&self, op: Bin, a: &'a Expr, b: &'a Expr) -> R<Val> {
-        let l = self.eval(a)?;
-        let r = self.eval(b)?;
+        match op {
+            Bin::Add | Bin::Sub | Bin::Mul => {
+                let l = self.operand(a)?;
+                let r = self.operand(b)?;
+                let (Val::Long(x), Val::Long(y)) = (&*l, &*r) else { return Err(Bail) };
+                let n = match op {
+                    Bin::Add => x.checked_add(*y),
+                    Bin::Sub => x.checked_sub(*y),
+                    _ => x.checked_mul(*y),
+                };
+                n.map(Val::Long).ok_or(Bail)
+            }
+            Bin::GetTag => {
+                let l = self.operand(a)?;
+                let r = self.operand(b)?;
+                let (Val::Ent(x), Val::Str(t)) = (&*l, &*r) else { return Err(Bail) };
+                let view = self.entity(x).ok_or(Bail)?;
+                tag(view.tags(), t).cloned().ok_or(Bail)
+            }
+            _ => self.test(op, a, b).map(Val::Bool),
+        }
+    }
+
+    /// A binary operation whose value is a boolean (every operator but the arithmetic ones and `getTag`),
+    /// without wrapping it in a value: conditions are mostly comparisons.
+    fn test(&self, op: Bin, a: &'a Expr, b: &'a Expr) -> R<bool> {
+        let l = self.operand(a)?;
+        let r = self.operand(b)?;
         let (l, r) = (&*l, &*r);
-        Ok(Val::Bool(match op {
+        Ok(match op {
             Bin::Eq => l == r,
             Bin::Ne => l != r,
             Bin::Lt | Bin::Le | Bin::Gt | Bin::Ge => {
@@ -335,15 +379,6 @@ impl<'a> Env<'a> {
                     Bin::Gt => ord.is_gt(),
                     _ => ord.is_ge(),
                 }
-            }
-            Bin::Add | Bin::Sub | Bin::Mul => {
-                let (Val::Long(x), Val::Long(y)) = (l, r) else { return Err(Bail) };
-                let n = match op {
-                    Bin::Add => x.checked_add(*y),
-                    Bin::Sub => x.checked_sub(*y),
-                    _ => x.checked_mul(*y),
-                };
-                return n.map(Val::Long).ok_or(Bail);
             }
             Bin::In => {
                 let Val::Ent(x) = l else { return Err(Bail) };
@@ -361,16 +396,13 @@ impl<'a> Env<'a> {
                     y.iter().any(|v| x.iter().any(|w| w == v))
                 }
             }
-            Bin::GetTag => {
-                let (Val::Ent(x), Val::Str(t)) = (l, r) else { return Err(Bail) };
-                let view = self.entity(x).ok_or(Bail)?;
-                return tag(view.tags(), t).cloned().ok_or(Bail);
-            }
             Bin::HasTag => {
                 let (Val::Ent(x), Val::Str(t)) = (l, r) else { return Err(Bail) };
                 self.entity(x).is_some_and(|v| tag(v.tags(), t).is_some())
             }
-        }))
+            // Not boolean: evaluated by `binary`, which does not send them here.
+            Bin::Add | Bin::Sub | Bin::Mul | Bin::GetTag => return Err(Bail),
+        })
     }
 }
 

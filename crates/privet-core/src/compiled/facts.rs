@@ -23,9 +23,11 @@ use super::schema::TypeId;
 use super::store::FastStore;
 use super::value::{Context, EntId, EntRef, Fields, Val, held};
 
-/// Facts kept per entity: two bits each in a `u64`, whose top bit says the word was computed.
+/// Facts kept per entity: two bits each in a `u64`, whose top bit says the word was computed and the next one
+/// that the entity is stored.
 const MAX_FACTS: usize = 31;
 const COMPUTED: u64 = 1 << 63;
+const STORED: u64 = 1 << 62;
 
 /// A fact's meaning in an entity's word: the conjunct's value was not computed for it.
 const UNKNOWN: u64 = 0;
@@ -89,6 +91,7 @@ impl FactSlots {
         [self.word(policies, store, p), self.word(policies, store, r)]
     }
 
+    #[inline]
     fn word(&self, policies: &[Option<CPolicy>], store: &FastStore, r: &EntRef) -> u64 {
         let EntRef::Known(e) = r else { return UNKNOWN };
         let Some(cell) = store.facts.0.get(*e as usize) else { return UNKNOWN };
@@ -108,6 +111,7 @@ impl FactSlots {
         if store.get(e).is_none() {
             return word;
         }
+        word |= STORED;
         let Some(ty) = store.uids.uid(e).map(|u| u.0) else { return word };
         // Conjuncts that are facts read no context: an empty one stands in.
         let none = held();
@@ -156,6 +160,11 @@ impl Clone for FactWords {
     fn clone(&self) -> FactWords {
         FactWords(self.0.iter().map(|w| AtomicU64::new(w.load(Ordering::Relaxed))).collect())
     }
+}
+
+/// Whether a fact word says its entity is stored (false when the word was not computed).
+pub(crate) fn stored(word: u64) -> bool {
+    word & STORED != 0
 }
 
 /// A fact read from the principal's and the resource's words: `Some(value)`, `Some(Err)` for an error, or `None`

@@ -501,7 +501,9 @@ impl Compiled {
         let context = Context::new(context, held);
         let env = Env::new(store, slice, vars, &context, facts);
         let (Val::Ent(p), Val::Ent(r)) = (&vars[0], &vars[2]) else { return None };
-        if semantics == Semantics::FailClosed && (!env.exists(p) || !env.exists(r)) {
+        // Both stored, as their fact words say (computed only without a slice), or else looked up.
+        let known = slice.is_empty() && facts::stored(facts[0]) && facts::stored(facts[1]);
+        if semantics == Semantics::FailClosed && !known && (!env.exists(p) || !env.exists(r)) {
             return None;
         }
         // Which of the plan's policies (in id order, see `build`) are satisfied.
