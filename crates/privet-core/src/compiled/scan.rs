@@ -433,6 +433,16 @@ impl<'de> Scan<'de> {
     }
 
     /// The request's `id`: a string, an integer, a boolean or null, echoed as given.
+    /// A request's id: a non-negative integer (the usual id) read in place, else any scalar.
+    #[inline(always)]
+    pub(super) fn id(&mut self) -> Option<serde_json::Value> {
+        if self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            // No sign: `long` gives a non-negative number, as `scalar` would (a `u64`).
+            return self.long().map(|n| serde_json::Value::from(n.unsigned_abs()));
+        }
+        self.scalar()
+    }
+
     pub(super) fn scalar(&mut self) -> Option<serde_json::Value> {
         Some(match self.b.get(self.i)? {
             b'"' => serde_json::Value::String(self.str()?.to_string()),

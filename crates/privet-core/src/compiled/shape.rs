@@ -44,20 +44,28 @@ pub(super) enum Scalar {
     String,
 }
 
+/// A value a spelling reads.
 #[derive(Debug)]
 enum Part {
-    /// Bytes that must be there as they are.
-    Lit(Box<[u8]>),
     Id,
     Uid(u8, TypeId),
     /// A context field: its attribute, and its type.
     Field(AttrId, Scalar),
 }
 
+/// The bytes before a value (they must be there as they are; possibly none), and the value.
+#[derive(Debug)]
+struct Step {
+    lit: Box<[u8]>,
+    part: Part,
+}
+
 /// One learned spelling.
 #[derive(Debug)]
 pub(crate) struct Shape {
-    parts: Box<[Part]>,
+    steps: Box<[Step]>,
+    /// The bytes after the last value.
+    tail: Box<[u8]>,
     /// The context type the fields were read with: the learning request's action's. A request whose action has
     /// another context type does not match.
     context: Arc<RecordTy>,
@@ -85,29 +93,24 @@ impl Shape {
             return None;
         }
         let mut uids = [false; 3];
-        let mut parts = Vec::with_capacity(holes.len() * 2 + 1);
+        let mut steps = Vec::with_capacity(holes.len());
         let mut at = start;
         for &(from, to, hole) in holes {
             // A reversed range (a hole before the previous one's end) is `None`.
             let lit = bytes.get(at.checked_sub(start)?..from.checked_sub(start)?)?;
-            if !lit.is_empty() {
-                parts.push(Part::Lit(lit.into()));
-            }
-            parts.push(match hole {
+            let part = match hole {
                 Hole::Id => Part::Id,
                 Hole::Uid(slot, t) => {
                     *uids.get_mut(usize::from(slot))? = true;
                     Part::Uid(slot, t)
                 }
                 Hole::Field(a, k) => Part::Field(a, k),
-            });
+            };
+            steps.push(Step { lit: lit.into(), part });
             at = to;
         }
-        let tail = bytes.get(at.checked_sub(start)?..)?;
-        if !tail.is_empty() {
-            parts.push(Part::Lit(tail.into()));
-        }
-        (uids == [true; 3]).then(|| Shape { parts: parts.into(), context: context.clone() })
+        let tail = bytes.get(at.checked_sub(start)?..)?.into();
+        (uids == [true; 3]).then(|| Shape { steps: steps.into(), tail, context: context.clone() })
     }
 
     /// Reads the request at `start` of `text` if it has this spelling: the request and the offset just past its
@@ -125,10 +128,10 @@ impl Shape {
         let mut uids: [(TypeId, &str); 3] = [(0, ""); 3];
         let mut id = None;
         held.clear();
-        for part in &self.parts {
+        for Step { lit, part } in &self.steps {
+            s.word(lit)?;
             match part {
-                Part::Lit(lit) => s.word(lit)?,
-                Part::Id => id = Some(s.scalar()?),
+                Part::Id => id = Some(s.id()?),
                 Part::Uid(slot, t) => *uids.get_mut(usize::from(*slot))? = (*t, s.str()?),
                 Part::Field(a, k) => {
                     let value = match k {
@@ -140,6 +143,7 @@ impl Shape {
                 }
             }
         }
+        s.word(&self.tail)?;
         // Uids are resolved only once the whole text has matched (resolving has effects: see the resolver).
         let [(pt, p), (at, a), (rt, r)] = uids;
         let action = (cx.resolve)(at, a);

@@ -79,6 +79,7 @@ impl Uids {
         Uids { slots: vec![Slot::default(); 16], shift: 60, long: vec![FxHashMap::default(); types], uids: Vec::new() }
     }
 
+    #[inline]
     pub(crate) fn get(&self, ty: TypeId, id: &str) -> Option<EntId> {
         let Some(key) = Key::new(ty, id.as_bytes()) else {
             return self.long.get(ty as usize)?.get(id).copied();
@@ -148,12 +149,20 @@ impl Uids {
     }
 
     /// A reference for a uid: interned when known, else local to the request.
+    #[inline]
     pub(crate) fn lookup(&self, ty: TypeId, id: &str) -> EntRef {
         match self.get(ty, id) {
             Some(e) => EntRef::Known(e),
-            None => EntRef::Local(std::sync::Arc::new((ty, Box::from(id)))),
+            None => local(ty, id),
         }
     }
+}
+
+/// A uid the store does not know (out of line: the rare case).
+#[cold]
+#[inline(never)]
+fn local(ty: TypeId, id: &str) -> EntRef {
+    EntRef::Local(std::sync::Arc::new((ty, Box::from(id))))
 }
 
 #[cfg(test)]
