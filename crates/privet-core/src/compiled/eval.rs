@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::expr::{Bin, CPolicy, Expr, Pat, Scope, Var};
+use super::expr::{Bin, CPolicy, Expr, Glob, Pat, Scope, Var};
 use super::ext::{self, ExtArg, ExtOut};
 use super::facts;
 use super::schema::TypeId;
@@ -202,8 +202,8 @@ impl<'a> Env<'a> {
                     _ => return Err(Bail),
                 },
             })),
-            Expr::Like(a, pat) => match &*self.eval(a)? {
-                Val::Str(s) => Cow::Owned(Val::Bool(like(s, pat))),
+            Expr::Like(a, glob) => match &*self.operand(a)? {
+                Val::Str(s) => Cow::Owned(Val::Bool(glob_matches(s, glob))),
                 _ => return Err(Bail),
             },
             Expr::Is(a, t, inn) => {
@@ -410,6 +410,17 @@ fn tag<'t>(tags: &'t [(Box<str>, Val)], name: &str) -> Option<&'t Val> {
     tags.binary_search_by(|(k, _)| (**k).cmp(name)).ok().map(|i| &tags[i].1)
 }
 
+/// Cedar's `like` by the pattern's compiled form.
+fn glob_matches(text: &str, glob: &Glob) -> bool {
+    match glob {
+        Glob::Exact(lit) => text == &**lit,
+        Glob::Prefix(lit) => text.starts_with(&**lit),
+        Glob::Suffix(lit) => text.ends_with(&**lit),
+        Glob::Infix(lit) => text.contains(&**lit),
+        Glob::General(pat) => like(text, pat),
+    }
+}
+
 /// Cedar's `like`: `*` matches any run of characters (including none); everything else matches itself. Walks
 /// the text by byte offsets (no copy), backtracking to the last `*`.
 fn like(text: &str, pat: &[Pat]) -> bool {
@@ -491,7 +502,7 @@ pub(crate) fn known(r: &EntRef) -> Option<EntId> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Pat, like};
+    use super::{Glob, Pat, glob_matches, like};
 
     /// The definition, by recursion over characters.
     fn reference(t: &[char], p: &[Pat]) -> bool {
@@ -521,7 +532,11 @@ mod tests {
                 })
                 .collect();
             let chars: Vec<char> = text.chars().collect();
-            assert_eq!(like(&text, &pat), reference(&chars, &pat), "{text:?} like {pat:?}");
+            let expected = reference(&chars, &pat);
+            assert_eq!(like(&text, &pat), expected, "{text:?} like {pat:?}");
+            // The compiled form (prefix, suffix, infix, exact or general) agrees.
+            let glob = Glob::new(pat.clone());
+            assert_eq!(glob_matches(&text, &glob), expected, "{text:?} like {glob:?}");
         }
     }
 }

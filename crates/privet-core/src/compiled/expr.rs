@@ -48,6 +48,47 @@ pub(crate) enum Pat {
     Star,
 }
 
+/// A `like` pattern, with the forms most patterns take recognised when compiled (a purpose hierarchy's
+/// `"marketing.*"` is a prefix): these match by byte comparison, as cedar's character-wise matching comes out
+/// on UTF-8 text.
+#[derive(Debug)]
+pub(crate) enum Glob {
+    /// No star: the text is the literal.
+    Exact(Box<str>),
+    /// `lit*`.
+    Prefix(Box<str>),
+    /// `*lit`.
+    Suffix(Box<str>),
+    /// `*lit*`.
+    Infix(Box<str>),
+    /// Any other pattern, matched element by element.
+    General(Box<[Pat]>),
+}
+
+impl Glob {
+    pub(crate) fn new(pat: Vec<Pat>) -> Glob {
+        let stars: Vec<usize> = pat.iter().enumerate().filter(|(_, p)| **p == Pat::Star).map(|(i, _)| i).collect();
+        let lit = |from: usize, to: usize| -> Box<str> {
+            pat[from..to]
+                .iter()
+                .filter_map(|p| match p {
+                    Pat::Char(c) => Some(*c),
+                    Pat::Star => None,
+                })
+                .collect::<String>()
+                .into()
+        };
+        let n = pat.len();
+        match stars[..] {
+            [] => Glob::Exact(lit(0, n)),
+            [s] if s + 1 == n => Glob::Prefix(lit(0, s)),
+            [0] => Glob::Suffix(lit(1, n)),
+            [0, s] if s + 1 == n => Glob::Infix(lit(1, s)),
+            _ => Glob::General(pat.into_boxed_slice()),
+        }
+    }
+}
+
 /// A compiled expression.
 #[derive(Debug)]
 pub(crate) enum Expr {
@@ -61,7 +102,7 @@ pub(crate) enum Expr {
     IsEmpty(Box<Expr>),
     Attr(Box<Expr>, AttrId),
     Has(Box<Expr>, AttrId),
-    Like(Box<Expr>, Box<[Pat]>),
+    Like(Box<Expr>, Glob),
     Is(Box<Expr>, TypeId, Option<Box<Expr>>),
     If(Box<Expr>, Box<Expr>, Box<Expr>),
     Set(Vec<Expr>),
@@ -292,7 +333,7 @@ impl Compiler<'_> {
                         _ => return None,
                     }
                 }
-                Some(Expr::Like(left, pat.into_boxed_slice()))
+                Some(Expr::Like(left, Glob::new(pat)))
             }
             "is" => {
                 let left = self.boxed(arg.get("left")?, depth)?;
