@@ -420,7 +420,7 @@ impl Compiled {
         start: usize,
         cx: &mut Cx<'_>,
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
-        held: &mut value::Held,
+        held: &mut value::Held<'de>,
         limits: &Limits,
     ) -> Option<(json::ParsedRequest<'de>, usize)> {
         if let Some(read) = self.shapes.read(text, start, cx, context_of, held) {
@@ -464,7 +464,7 @@ impl Compiled {
         &self,
         store: &FastStore,
         req: json::ParsedRequest<'_>,
-        held: &value::Held,
+        held: &value::Held<'_>,
         cx: &mut Cx<'_>,
         semantics: Semantics,
         carry: &Carry,

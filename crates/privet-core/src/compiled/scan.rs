@@ -931,8 +931,8 @@ pub(super) mod tests {
             assert_eq!(ours.action, theirs.action, "{text}");
             assert_eq!(ours.resource, theirs.resource, "{text}");
             let held = super::super::value::held();
-            let theirs_context = theirs.context.as_ref().map(|f| f.slice(&held).to_vec());
-            assert!(ours.context.as_ref().map(|f| f.slice(&held).to_vec()) == theirs_context, "{text}");
+            let theirs_context = theirs.context.as_ref().map(|f| f.to_vec(&held));
+            assert!(ours.context.as_ref().map(|f| f.to_vec(&held)) == theirs_context, "{text}");
             assert_eq!(ours.id, theirs.id, "{text}");
             assert!(theirs.raw_context.is_none(), "{text}");
             assert!(same_entities(&ours.entities, &theirs.entities), "{text}");

@@ -10,13 +10,12 @@
 //! value), the request id, and context fields of type bool, long or string; a request with anything else (a
 //! nested record, a set, an entity in the context, a slice) is not learned, and is always read by the scanner.
 
-use smol_str::SmolStr;
 use std::sync::{Arc, OnceLock};
 
 use super::json::{Cx, ParsedRequest};
 use super::scan::Scan;
 use super::schema::{RecordTy, TypeId};
-use super::value::{AttrId, EntRef, Fields, HELD_FIELDS, Held, Val};
+use super::value::{AttrId, EntRef, Fields, HELD_FIELDS, Held, HeldField, Val};
 
 /// How many spellings a compiled policy set learns. A request that matches none of them costs a failed
 /// comparison per learned spelling, most of them within a few bytes.
@@ -122,7 +121,7 @@ impl Shape {
         start: usize,
         cx: &mut Cx<'_>,
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
-        held: &mut Held,
+        held: &mut Held<'de>,
     ) -> Option<(ParsedRequest<'de>, usize)> {
         let mut s = Scan::new(text, start);
         let mut uids: [(TypeId, &str); 3] = [(0, ""); 3];
@@ -134,12 +133,12 @@ impl Shape {
                 Part::Id => id = Some(s.id()?),
                 Part::Uid(slot, t) => *uids.get_mut(usize::from(*slot))? = (*t, s.str()?),
                 Part::Field(a, k) => {
-                    let value = match k {
-                        Scalar::Bool => Val::Bool(s.bool()?),
-                        Scalar::Long => Val::Long(s.long()?),
-                        Scalar::String => Val::Str(SmolStr::new(s.str()?)),
+                    let field = match k {
+                        Scalar::Bool => HeldField::value(*a, Val::Bool(s.bool()?)),
+                        Scalar::Long => HeldField::value(*a, Val::Long(s.long()?)),
+                        Scalar::String => HeldField::string(*a, s.str()?),
                     };
-                    held.try_push((*a, value)).ok()?;
+                    held.try_push(field).ok()?;
                 }
             }
         }
@@ -180,7 +179,7 @@ impl Shapes {
         start: usize,
         cx: &mut Cx<'_>,
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
-        held: &mut Held,
+        held: &mut Held<'de>,
     ) -> Option<(ParsedRequest<'de>, usize)> {
         for slot in &self.0 {
             if let Some(r) = slot.get()?.read(text, start, cx, context_of, held) {
@@ -278,13 +277,13 @@ mod tests {
         // Learn the spellings of requests the scanner reads and no learned spelling does: one per whitespace choice
         // ("" or " "), context type (a1's and a2's, or a3's) and order of the context's fields, eight in all.
         let mut learned = 0;
-        let mut held = held();
         for _ in 0..10_000 {
             let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
             let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
             let ws = ["", " "][rng.pick(2)];
             let in_order = rng.pick(2) == 0;
             let text = request(&mut rng, ws, in_order);
+            let mut held = held();
             if request_at(&text, 0, &mut cx, &context_of, usize::MAX).is_some()
                 && shapes.read(&text, 0, &mut cx, &context_of, &mut held).is_none()
             {
@@ -316,6 +315,7 @@ mod tests {
             let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
             let context_of =
                 |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            let mut held = held();
             let ours = shapes.read(&text, 0, &mut cx, &context_of, &mut held);
             let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 });
             valid += usize::from(theirs.is_some() && n % 5 != 0);
@@ -335,7 +335,7 @@ mod tests {
             // A spelling keeps the fields in the request's order; json.rs sorts them.
             let none = super::super::value::held();
             let sorted = |f: &Fields, held| {
-                let mut f = f.slice(held).to_vec();
+                let mut f = f.to_vec(held);
                 f.sort_by_key(|f| f.0);
                 f
             };

@@ -93,11 +93,43 @@ pub(crate) const HELD_FIELDS: usize = 8;
 
 /// A buffer on the deciding function's stack that a learned spelling reads a request's context fields into, so
 /// that a request whose policies read only fields of its context allocates no record for it. The fields are in
-/// the request's order (not sorted); only those read are initialised, and only they are dropped.
-pub(crate) type Held = arrayvec::ArrayVec<(AttrId, Val), HELD_FIELDS>;
+/// the request's order (not sorted); only those read are initialised, and only they are dropped. A string field
+/// stays a slice of the request's text until an expression reads it (most policies read few of a context's
+/// fields), so an unread string is neither copied nor allocated.
+pub(crate) type Held<'de> = arrayvec::ArrayVec<HeldField<'de>, HELD_FIELDS>;
+
+/// A context field in a [`Held`] buffer.
+#[derive(Debug)]
+pub(crate) struct HeldField<'de> {
+    id: AttrId,
+    /// A string field's text (its JSON spelling has no escape: it is the string).
+    text: &'de str,
+    /// The value, made from `text` when first read for a string field.
+    value: OnceCell<Val>,
+}
+
+impl<'de> HeldField<'de> {
+    /// A field with its value.
+    pub(crate) fn value(id: AttrId, value: Val) -> HeldField<'de> {
+        HeldField { id, text: "", value: OnceCell::from(value) }
+    }
+
+    /// A string field, by its text.
+    pub(crate) fn string(id: AttrId, text: &'de str) -> HeldField<'de> {
+        HeldField { id, text, value: OnceCell::new() }
+    }
+
+    fn get(&self) -> &Val {
+        self.value.get_or_init(|| Val::Str(SmolStr::new(self.text)))
+    }
+
+    fn pair(&self) -> (AttrId, Val) {
+        (self.id, self.get().clone())
+    }
+}
 
 /// An empty [`Held`].
-pub(crate) const fn held() -> Held {
+pub(crate) const fn held<'de>() -> Held<'de> {
     arrayvec::ArrayVec::new_const()
 }
 
@@ -110,11 +142,11 @@ pub(crate) enum Fields {
 }
 
 impl Fields {
-    /// The fields, given the deciding function's [`Held`].
-    pub(crate) fn slice<'a>(&'a self, held: &'a Held) -> &'a [(AttrId, Val)] {
+    /// The fields as (attribute, value) pairs in their order, given the deciding function's [`Held`].
+    pub(crate) fn to_vec(&self, held: &Held<'_>) -> Vec<(AttrId, Val)> {
         match self {
-            Fields::Shared(f) => f,
-            Fields::Held(n) => held.get(..usize::from(*n)).unwrap_or_default(),
+            Fields::Shared(f) => f.to_vec(),
+            Fields::Held(n) => held.get(..usize::from(*n)).unwrap_or_default().iter().map(HeldField::pair).collect(),
         }
     }
 }
@@ -124,12 +156,12 @@ impl Fields {
 #[derive(Debug)]
 pub(crate) struct Context<'h> {
     fields: Fields,
-    held: &'h Held,
+    held: &'h Held<'h>,
     whole: OnceCell<Val>,
 }
 
 impl<'h> Context<'h> {
-    pub(crate) fn new(fields: Fields, held: &'h Held) -> Context<'h> {
+    pub(crate) fn new(fields: Fields, held: &'h Held<'h>) -> Context<'h> {
         Context { fields, held, whole: OnceCell::new() }
     }
 
@@ -138,7 +170,10 @@ impl<'h> Context<'h> {
         match &self.fields {
             Fields::Shared(f) => field(f, id),
             // Unsorted, and at most `HELD_FIELDS`.
-            Fields::Held(_) => self.fields.slice(self.held).iter().find(|(k, _)| *k == id).map(|(_, v)| v),
+            Fields::Held(n) => {
+                let held = self.held.get(..usize::from(*n)).unwrap_or_default();
+                held.iter().find(|f| f.id == id).map(HeldField::get)
+            }
         }
     }
 
@@ -148,7 +183,7 @@ impl<'h> Context<'h> {
             Val::Rec(match &self.fields {
                 Fields::Shared(f) => f.clone(),
                 Fields::Held(_) => {
-                    let mut fields = self.fields.slice(self.held).to_vec();
+                    let mut fields = self.fields.to_vec(self.held);
                     fields.sort_unstable_by_key(|f| f.0);
                     Arc::from(fields)
                 }
@@ -170,7 +205,7 @@ const _: () = assert!(std::mem::size_of::<Val>() == 24);
 
 #[cfg(test)]
 mod tests {
-    use super::{Context, Fields, Val, held};
+    use super::{Context, Fields, HeldField, Val, held};
 
     /// Fields held in the request's order are found whatever their order, and the context as a record has them
     /// sorted, equal to the same record parsed (sorted) from JSON.
@@ -182,7 +217,11 @@ mod tests {
         for rotation in 0..fields.len() {
             let mut buffer = held();
             for i in 0..fields.len() {
-                buffer.push(fields[(i + rotation) % fields.len()].clone());
+                buffer.push(match &fields[(i + rotation) % fields.len()] {
+                    // Strings as a spelling holds them: by their text.
+                    (id, Val::Str(s)) => HeldField::string(*id, s.as_str()),
+                    (id, v) => HeldField::value(*id, v.clone()),
+                });
             }
             let context = Context::new(Fields::Held(fields.len() as u8), &buffer);
             for (id, value) in &fields {
