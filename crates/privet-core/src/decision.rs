@@ -103,42 +103,65 @@ pub struct Decision {
     pub bundle: Arc<str>,
 }
 
-/// An immutable list that decisions share (an `Arc<[T]>`): cloning it copies a pointer. It reads as a slice
-/// (`len`, `iter`, indexing, `for x in &list`), compares equal to slices, arrays and vectors of comparable
-/// items, and serializes as a JSON array. Build one from a `Vec`, a slice or an iterator (`.into()`,
-/// `collect()`); to change one, copy it out with `to_vec()`.
-#[derive(PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Shared<T>(Arc<[T]>);
+/// An immutable list that decisions share (an `Arc<[T]>`): cloning it copies a pointer, and an empty list
+/// holds none (most decisions have no obligations, and a default deny no reasons: cloning those touches no
+/// reference count). It reads as a slice (`len`, `iter`, indexing, `for x in &list`), compares equal to slices,
+/// arrays and vectors of comparable items, and serializes as a JSON array. Build one from a `Vec`, a slice or an
+/// iterator (`.into()`, `collect()`); to change one, copy it out with `to_vec()`.
+#[derive(PartialEq, Eq, Hash)]
+pub struct Shared<T>(Option<Arc<[T]>>);
+
+impl<T> Shared<T> {
+    /// The list held by `items`: none when it is empty, so that equal lists are equal values.
+    fn new(items: Arc<[T]>) -> Self {
+        Shared(if items.is_empty() { None } else { Some(items) })
+    }
+
+    fn items(&self) -> &[T] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.items().serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<T>::deserialize(deserializer).map(Shared::from)
+    }
+}
 
 impl<T: std::fmt::Debug> std::fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.0.iter()).finish()
+        f.debug_list().entries(self.items()).finish()
     }
 }
 
 impl<T> Clone for Shared<T> {
     fn clone(&self) -> Self {
-        Shared(Arc::clone(&self.0))
+        Shared(self.0.clone())
     }
 }
 
 impl<T> Default for Shared<T> {
     fn default() -> Self {
-        Shared(Arc::from(Vec::new()))
+        Shared(None)
     }
 }
 
 impl<T> std::ops::Deref for Shared<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
-        &self.0
+        self.items()
     }
 }
 
 impl<T> AsRef<[T]> for Shared<T> {
     fn as_ref(&self) -> &[T] {
-        &self.0
+        self.items()
     }
 }
 
@@ -146,49 +169,49 @@ impl<'a, T> IntoIterator for &'a Shared<T> {
     type Item = &'a T;
     type IntoIter = std::slice::Iter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.items().iter()
     }
 }
 
 impl<T> From<Vec<T>> for Shared<T> {
     fn from(v: Vec<T>) -> Self {
-        Shared(Arc::from(v))
+        Shared::new(Arc::from(v))
     }
 }
 
 impl<T: Clone> From<&[T]> for Shared<T> {
     fn from(v: &[T]) -> Self {
-        Shared(Arc::from(v))
+        Shared::new(Arc::from(v))
     }
 }
 
 impl<T> FromIterator<T> for Shared<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        Shared(iter.into_iter().collect())
+        Shared::new(iter.into_iter().collect())
     }
 }
 
 impl<T: PartialEq<U>, U> PartialEq<[U]> for Shared<T> {
     fn eq(&self, other: &[U]) -> bool {
-        self.0[..] == other[..]
+        self.items() == &other[..]
     }
 }
 
 impl<T: PartialEq<U>, U> PartialEq<&[U]> for Shared<T> {
     fn eq(&self, other: &&[U]) -> bool {
-        self.0[..] == other[..]
+        self.items() == &other[..]
     }
 }
 
 impl<T: PartialEq<U>, U, const N: usize> PartialEq<[U; N]> for Shared<T> {
     fn eq(&self, other: &[U; N]) -> bool {
-        self.0[..] == other[..]
+        self.items() == &other[..]
     }
 }
 
 impl<T: PartialEq<U>, U> PartialEq<Vec<U>> for Shared<T> {
     fn eq(&self, other: &Vec<U>) -> bool {
-        self.0[..] == other[..]
+        self.items() == &other[..]
     }
 }
 
@@ -224,5 +247,36 @@ impl Decision {
     /// True when the decision is allow.
     pub fn is_allowed(&self) -> bool {
         self.decision == Verdict::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shared;
+
+    /// An empty list holds nothing, however it was made, and is equal to (and hashes as) every other empty list;
+    /// lists serialize as JSON arrays and read back equal.
+    #[test]
+    fn shared_lists_are_equal_by_their_items() {
+        use std::hash::BuildHasher;
+        let hasher = std::collections::hash_map::RandomState::new();
+        let empties: [Shared<String>; 4] =
+            [Shared::default(), Vec::new().into(), (&[][..]).into(), std::iter::empty().collect()];
+        for e in &empties {
+            assert!(e.0.is_none(), "{e:?} holds an allocation");
+            assert_eq!(e, &empties[0]);
+            assert_eq!(hasher.hash_one(e), hasher.hash_one(&empties[0]));
+            assert_eq!(serde_json::to_string(e).unwrap(), "[]");
+            assert_eq!(&serde_json::from_str::<Shared<String>>("[]").unwrap(), e);
+        }
+        let two: Shared<String> = vec!["a".to_string(), "b".to_string()].into();
+        assert_ne!(two, empties[0]);
+        assert_eq!(two, ["a", "b"].map(String::from));
+        assert_eq!(two.clone(), two);
+        let json = serde_json::to_string(&two).unwrap();
+        assert_eq!(json, r#"["a","b"]"#);
+        assert_eq!(serde_json::from_str::<Shared<String>>(&json).unwrap(), two);
+        assert_eq!(two.len(), 2);
+        assert_eq!(two.iter().map(String::as_str).collect::<Vec<_>>(), ["a", "b"]);
     }
 }
