@@ -147,10 +147,28 @@ fn write_packed(
         let index = u16::try_from(table(id, p)?).ok()?;
         out.extend_from_slice(&index.to_le_bytes());
     }
-    if let Some(id) = &d.id {
-        serde_json::to_writer(&mut *out, id).ok()?;
+    match d.id.as_ref().map(|id| (id, id.as_u64())) {
+        // The usual id, a non-negative integer: its digits, as serde_json writes them (without its writer).
+        Some((_, Some(n))) => decimal_into(out, n),
+        Some((id, None)) => serde_json::to_writer(&mut *out, id).ok()?,
+        None => {}
     }
     Some(())
+}
+
+/// `n` in decimal.
+fn decimal_into(out: &mut Vec<u8>, mut n: u64) {
+    let start = out.len();
+    loop {
+        out.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if let Some(digits) = out.get_mut(start..) {
+        digits.reverse();
+    }
 }
 
 /// The first byte of a packed batch (ABI 1.2, `privet_decide_batch_packed`); JSON never starts with it.
@@ -506,6 +524,19 @@ mod tests {
         })
         .to_string()
         .into_bytes()
+    }
+
+    /// A packed decision's id is written as serde_json writes it, whatever the id.
+    #[test]
+    fn packed_ids_are_json() {
+        let ids = [json!(0), json!(7), json!(10), json!(1234567890), json!(u64::MAX), json!(-3), json!(2.5), json!("x")];
+        for id in ids {
+            let d = Decision { id: Some(id.clone()), ..Decision::determined_by(Verdict::Deny, &[], Arc::from("h")) };
+            let mut out = Vec::new();
+            assert!(packed_decision_into(&mut out, &d, "h", |_, _| None));
+            // Tag, verdict, no reasons (u16), then the id.
+            assert_eq!(out.get(4..), Some(serde_json::to_vec(&id).unwrap().as_slice()), "{id}");
+        }
     }
 
     #[test]
