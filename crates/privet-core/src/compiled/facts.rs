@@ -2,7 +2,8 @@
 //! only the resource (`resource.subject.opted_out`) has the same value in every request about the same stored
 //! entity, as long as the store does not change. The first request about an entity computes the values of all
 //! the conjuncts that can apply to it (those of policies whose actions admit its type in that position) and
-//! keeps them in two bits each of the entity's fact word: not computed, false, true, or an error. Later requests
+//! keeps them in two bits each of the entity's fact word: not computed, false, true, or an error (at load, every
+//! stored entity's word is computed at once, so that no early request pays for it). Later requests
 //! without a slice read those bits instead of evaluating the conjuncts; an error bit sends the request down
 //! cedar's path, as the evaluation would have.
 //!
@@ -103,6 +104,19 @@ impl FactSlots {
         let word = self.compute(policies, store, *e);
         cell.store(word, Ordering::Relaxed);
         word
+    }
+
+    /// Computes the words of all stored entities (those not stored are left to `word`, which finds nothing).
+    pub(crate) fn fill(&self, policies: &[Option<CPolicy>], store: &FastStore) {
+        if self.slots.is_empty() {
+            return;
+        }
+        for (e, cell) in store.facts.0.iter().enumerate() {
+            let Ok(e) = EntId::try_from(e) else { break };
+            if store.get(e).is_some() {
+                cell.store(self.compute(policies, store, e), Ordering::Relaxed);
+            }
+        }
     }
 
     /// Every fact of a stored entity.

@@ -255,6 +255,9 @@ impl Compiled {
     pub(crate) fn build_store(&self, text: Option<&str>) -> Option<FastStore> {
         let mut store = FastStore::build(&self.schema, &self.names, self.base_uids.clone(), &self.actions, text)?;
         store.facts.reset(store.entities.len());
+        // At load every stored entity's facts are computed now, so that no early request pays for them (after an
+        // update they are computed again as requests meet the entities).
+        self.fact_slots.fill(&self.policies, &store);
         Some(store)
     }
 
