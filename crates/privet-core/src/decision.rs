@@ -193,7 +193,7 @@ impl<T> FromIterator<T> for Shared<T> {
 
 impl<T: PartialEq<U>, U> PartialEq<[U]> for Shared<T> {
     fn eq(&self, other: &[U]) -> bool {
-        self.items() == &other[..]
+        self.items() == other
     }
 }
 

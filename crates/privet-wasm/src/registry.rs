@@ -529,7 +529,8 @@ mod tests {
     /// A packed decision's id is written as serde_json writes it, whatever the id.
     #[test]
     fn packed_ids_are_json() {
-        let ids = [json!(0), json!(7), json!(10), json!(1234567890), json!(u64::MAX), json!(-3), json!(2.5), json!("x")];
+        let ids =
+            [json!(0), json!(7), json!(10), json!(1234567890), json!(u64::MAX), json!(-3), json!(2.5), json!("x")];
         for id in ids {
             let d = Decision { id: Some(id.clone()), ..Decision::determined_by(Verdict::Deny, &[], Arc::from("h")) };
             let mut out = Vec::new();

@@ -360,8 +360,7 @@ impl Compiled {
         // The request decided where it was read (moving the request out of the reader's `Option`s costs copies).
         if scan {
             let b = text.as_bytes();
-            if let Some((req, end)) = self.scan_at(text, scan::skip_ws(b, 0), &mut cx, &context_of, &mut held, limits)
-            {
+            if let Some((req, end)) = self.scan_at(text, scan::skip_ws(b, 0), &mut cx, &context_of, &mut held, limits) {
                 if scan::skip_ws(b, end) == b.len() {
                     if invalid.get() {
                         return None;
