@@ -147,28 +147,14 @@ fn write_packed(
         let index = u16::try_from(table(id, p)?).ok()?;
         out.extend_from_slice(&index.to_le_bytes());
     }
-    match d.id.as_ref().map(|id| (id, id.as_u64())) {
-        // The usual id, a non-negative integer: its digits, as serde_json writes them (without its writer).
-        Some((_, Some(n))) => decimal_into(out, n),
-        Some((id, None)) => serde_json::to_writer(&mut *out, id).ok()?,
-        None => {}
-    }
-    Some(())
-}
-
-/// `n` in decimal.
-fn decimal_into(out: &mut Vec<u8>, mut n: u64) {
-    let start = out.len();
-    loop {
-        out.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
+    if let Some(id) = &d.id {
+        match id.as_u64() {
+            // The usual id, a non-negative integer: its digits, as serde_json writes them (without its writer).
+            Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            None => serde_json::to_writer(&mut *out, id).ok()?,
         }
     }
-    if let Some(digits) = out.get_mut(start..) {
-        digits.reverse();
-    }
+    Some(())
 }
 
 /// The first byte of a packed batch (ABI 1.2, `privet_decide_batch_packed`); JSON never starts with it.

@@ -106,16 +106,14 @@ impl FactSlots {
         word
     }
 
-    /// Computes the words of all stored entities (those not stored are left to `word`, which finds nothing).
+    /// Computes every entity's word now, as `word` would on first use.
     pub(crate) fn fill(&self, policies: &[Option<CPolicy>], store: &FastStore) {
         if self.slots.is_empty() {
             return;
         }
         for (e, cell) in store.facts.0.iter().enumerate() {
             let Ok(e) = EntId::try_from(e) else { break };
-            if store.get(e).is_some() {
-                cell.store(self.compute(policies, store, e), Ordering::Relaxed);
-            }
+            cell.store(self.compute(policies, store, e), Ordering::Relaxed);
         }
     }
 

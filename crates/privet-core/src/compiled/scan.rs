@@ -432,7 +432,6 @@ impl<'de> Scan<'de> {
         }
     }
 
-    /// The request's `id`: a string, an integer, a boolean or null, echoed as given.
     /// A request's id: a non-negative integer (the usual id) read in place, else any scalar.
     #[inline(always)]
     pub(super) fn id(&mut self) -> Option<serde_json::Value> {
@@ -443,6 +442,7 @@ impl<'de> Scan<'de> {
         self.scalar()
     }
 
+    /// The request's `id`: a string, an integer, a boolean or null, echoed as given.
     pub(super) fn scalar(&mut self) -> Option<serde_json::Value> {
         Some(match self.b.get(self.i)? {
             b'"' => serde_json::Value::String(self.str()?.to_string()),
