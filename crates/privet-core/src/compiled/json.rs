@@ -4,6 +4,7 @@
 
 use smol_str::SmolStr;
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,13 +13,48 @@ use serde_json::value::RawValue;
 
 use super::ext;
 use super::schema::{RecordTy, Ty, TypeId, TypedSchema};
+use super::uids::Uids;
 use super::value::{AttrId, EntRef, Fields, Names, Tags, Val};
 
 /// What parsing needs: the schema, attribute names, and how to turn a uid into a reference.
 pub(crate) struct Cx<'a> {
     pub(crate) schema: &'a TypedSchema,
     pub(crate) names: &'a Names,
-    pub(crate) resolve: &'a mut dyn FnMut(TypeId, &str) -> EntRef,
+    pub(crate) resolve: Resolve<'a>,
+}
+
+/// How a uid read from JSON becomes a reference. An enum, not a closure: a request's three uids are resolved on
+/// every decision, and a call through a `dyn FnMut` cost about 50 instructions a decision.
+pub(crate) enum Resolve<'a> {
+    /// A request's uids: interned when the store knows them, else local to the request. A uid of an enumerated
+    /// type that is not one of its ids sets `invalid` (cedar refuses the request; its path decides).
+    Request { uids: &'a Uids, invalid: &'a Cell<bool> },
+    /// Entities loaded into the store: every uid interned.
+    Intern(&'a mut Uids),
+}
+
+impl Resolve<'_> {
+    #[inline(always)]
+    pub(crate) fn uid(&mut self, schema: &TypedSchema, ty: TypeId, id: &str) -> EntRef {
+        match self {
+            Resolve::Request { uids, invalid } => {
+                let r = uids.lookup(ty, id);
+                if matches!(r, EntRef::Local(_)) && schema.is_enum(ty) {
+                    invalid.set(true);
+                }
+                r
+            }
+            Resolve::Intern(uids) => EntRef::Known(uids.intern(ty, id)),
+        }
+    }
+}
+
+impl Cx<'_> {
+    /// The reference for the uid `ty::id` (see [`Resolve`]).
+    #[inline(always)]
+    pub(crate) fn uid(&mut self, ty: TypeId, id: &str) -> EntRef {
+        self.resolve.uid(self.schema, ty, id)
+    }
 }
 
 /// A string that borrows from the input when it has no escapes.
@@ -187,7 +223,7 @@ impl<'de> Visitor<'de> for TySeed<'_, '_> {
                 if ty != *want {
                     return Err(fail());
                 }
-                Ok(Val::Ent((self.cx.resolve)(ty, &i.0)))
+                Ok(Val::Ent(self.cx.uid(ty, &i.0)))
             }
             Ty::Ext(et) => {
                 let Some(k) = map.next_key::<Str<'de>>()? else { return Err(fail()) };
@@ -348,7 +384,7 @@ impl<'de> Visitor<'de> for EntitySeed<'_, '_> {
                     if schema.types.get(ty as usize).is_none_or(|et| et.is_action || et.enum_ids.is_some()) {
                         return Err(fail());
                     }
-                    uid = Some((ty, (cx.resolve)(ty, &i.0)));
+                    uid = Some((ty, cx.uid(ty, &i.0)));
                 }
                 "attrs" if attrs.is_none() && raw_attrs.is_none() => match &uid {
                     Some((ty, _)) => {
@@ -419,7 +455,7 @@ impl<'de> Visitor<'de> for ParentsSeed<'_, '_> {
         let mut out = Vec::new();
         while let Some((t, i)) = seq.next_element_seed(UidSeed(false))? {
             let ty = self.cx.schema.type_id(&t.0).ok_or_else(fail)?;
-            out.push((ty, (self.cx.resolve)(ty, &i.0)));
+            out.push((ty, self.cx.uid(ty, &i.0)));
         }
         Ok(out)
     }
@@ -508,7 +544,7 @@ impl<'de> Visitor<'de> for RequestSeed<'_, '_> {
         let uid_of = |map: &mut A, cx: &mut Cx<'_>| -> Result<(TypeId, EntRef), A::Error> {
             let (t, i) = map.next_value_seed(UidSeed(true))?;
             let ty = cx.schema.type_id(&t.0).ok_or_else(fail)?;
-            Ok((ty, (cx.resolve)(ty, &i.0)))
+            Ok((ty, cx.uid(ty, &i.0)))
         };
         while let Some(k) = map.next_key::<Str<'de>>()? {
             match &*k.0 {

@@ -35,7 +35,7 @@ use crate::manifest::Semantics;
 use eval::{Env, SliceEntity, slice_ancestors};
 use expr::{CPolicy, Compiler};
 use facts::FactSlots;
-use json::Cx;
+use json::{Cx, Resolve};
 pub(crate) use scan::{array_start, element_signature, guess_element_start, next_element};
 use schema::{RecordTy, TypeId, TypedSchema};
 use shape::Shapes;
@@ -272,8 +272,7 @@ impl Compiled {
     fn upsert_entities(&self, store: &mut FastStore, text: &str) -> Result<usize, UpdateRefused> {
         let parsed = {
             let uids = &mut store.uids;
-            let mut resolve = |ty: TypeId, id: &str| EntRef::Known(uids.intern(ty, id));
-            let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
+            let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: Resolve::Intern(uids) };
             json::entity_list(&mut cx, text, usize::MAX).ok_or(UpdateRefused::Unsupported)?
         };
         let count = parsed.len();
@@ -353,8 +352,7 @@ impl Compiled {
             check_json_depth(text, limits.max_json_depth, "request").ok()?;
         }
         let invalid = Cell::new(false);
-        let mut resolve = self.resolver(store, &invalid);
-        let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
+        let mut cx = self.cx(store, &invalid);
         let context_of = |a: &EntRef| self.context_of(a);
         let mut held = value::held();
         // The request decided where it was read (moving the request out of the reader's `Option`s costs copies).
@@ -393,8 +391,7 @@ impl Compiled {
         // Within the depth limit by the schema: scan the element in place, which also finds where it ends.
         if self.depth_safe {
             let invalid = Cell::new(false);
-            let mut resolve = self.resolver(store, &invalid);
-            let mut cx = Cx { schema: &self.schema, names: &self.names, resolve: &mut resolve };
+            let mut cx = self.cx(store, &invalid);
             let context_of = |a: &EntRef| self.context_of(a);
             let mut held = value::held();
             if let Some((req, end)) = self.scan_at(batch, start, &mut cx, &context_of, &mut held, limits) {
@@ -437,20 +434,9 @@ impl Compiled {
         Some(read)
     }
 
-    /// Resolves a request's uids against the store's: interned when known, else local to the request. A uid of an
-    /// enumerated type that is not one of its ids sets `invalid` (cedar refuses the request; its path decides).
-    fn resolver<'s>(
-        &'s self,
-        store: &'s FastStore,
-        invalid: &'s Cell<bool>,
-    ) -> impl FnMut(TypeId, &str) -> EntRef + 's {
-        move |ty, id| {
-            let r = store.uids.lookup(ty, id);
-            if matches!(r, EntRef::Local(_)) && self.schema.is_enum(ty) {
-                invalid.set(true);
-            }
-            r
-        }
+    /// What reading a request needs: its uids resolved against the store's (see [`Resolve::Request`]).
+    fn cx<'s>(&'s self, store: &'s FastStore, invalid: &'s Cell<bool>) -> Cx<'s> {
+        Cx { schema: &self.schema, names: &self.names, resolve: Resolve::Request { uids: &store.uids, invalid } }
     }
 
     /// The context type of an action's requests.

@@ -267,6 +267,33 @@ fn string_end(b: &[u8]) -> Option<usize> {
     chunks.remainder().iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| base + p)
 }
 
+/// Whether `a` and `b`, of one length, hold the same bytes: compared eight at a time in place, the last eight
+/// overlapping (four and four under eight bytes). The literal runs of a spelling are 2 to 60 bytes: a call to
+/// `memcmp` costs more than comparing them here, and in wasm `memcmp` is a loop with an interrupt check a word.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8], at: usize| s.get(at..at + 8).and_then(|w| w.try_into().ok()).map(u64::from_le_bytes);
+    let w4 = |s: &[u8], at: usize| s.get(at..at + 4).and_then(|w| w.try_into().ok()).map(u32::from_le_bytes);
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            if w8(a, at) != w8(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        w8(a, n - 8) == w8(b, n - 8)
+    } else if n >= 4 {
+        w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
 /// Whether a scan learns the spelling of what it reads (see `learn_at`).
 enum Learn {
     Off,
@@ -416,7 +443,7 @@ impl<'de> Scan<'de> {
     /// The literal `word`.
     #[inline(always)]
     pub(super) fn word(&mut self, word: &[u8]) -> Option<()> {
-        if self.b.get(self.i..self.i + word.len())? == word {
+        if same(self.b.get(self.i..self.i + word.len())?, word) {
             self.i += word.len();
             Some(())
         } else {
@@ -535,7 +562,7 @@ impl<'de> Scan<'de> {
                     if let Some(id) = self.compact_id() {
                         // The id string, without the closing brace.
                         self.hole(id_at, self.i - 1, Hole::Uid(slot as u8, t));
-                        return Some((t, (cx.resolve)(t, id)));
+                        return Some((t, cx.uid(t, id)));
                     }
                     break;
                 }
@@ -549,7 +576,7 @@ impl<'de> Scan<'de> {
     fn uid(&mut self, cx: &mut Cx<'_>) -> Option<(TypeId, EntRef)> {
         let (t, i) = self.uid_text()?;
         let ty = cx.schema.type_id(t)?;
-        Some((ty, (cx.resolve)(ty, i)))
+        Some((ty, cx.uid(ty, i)))
     }
 
     /// A closed record of type `rt`, sorted by attribute id (as `json::record`), made with one allocation.
@@ -773,11 +800,27 @@ pub(crate) fn split_array(text: &str) -> Option<Vec<&str>> {
 pub(super) mod tests {
     use std::sync::Arc;
 
-    use super::super::json::{self, Cx, RequestSeed};
+    use super::super::json::{self, Cx, RequestSeed, Resolve};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
     use super::super::uids::Uids;
     use super::super::value::{EntId, EntRef, Names};
-    use super::{request, split_array};
+    use super::{request, same, split_array};
+
+    /// `same` agrees with slice equality for every length up to 40, equal or differing at any one byte (and on
+    /// slices of different lengths).
+    #[test]
+    fn same_is_slice_equality() {
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n).map(|i| (i * 37 % 251) as u8).collect();
+            assert!(same(&a, &a.clone()), "n {n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same(&a, &b), "n {n} at {at}");
+            }
+            assert!(!same(&a, &a[..n.saturating_sub(1)]) || n == 0, "n {n} shorter");
+        }
+    }
 
     /// A xorshift generator for the cases (the shape tests use it too).
     pub(in super::super) struct Rng(pub(in super::super) u64);
@@ -920,8 +963,8 @@ pub(super) mod tests {
                 _ => {}
             }
             total += 1;
-            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
-            let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+            let invalid = std::cell::Cell::new(false);
+            let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
             let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { (*a == EntRef::Known(act)).then_some(&ctx) };
             let Some(ours) = request(&text, &mut cx, &context_of) else { continue };
             scanned += 1;
@@ -1024,8 +1067,8 @@ pub(super) mod tests {
                 w(&mut rng)
             );
             total += 1;
-            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
-            let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+            let invalid = std::cell::Cell::new(false);
+            let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
             let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { (*a == EntRef::Known(act)).then_some(&ctx) };
             let max = 2;
             let ours = super::request_at(&text, 0, &mut cx, &context_of, max).map(|(r, _)| r);

@@ -145,12 +145,12 @@ impl Shape {
         s.word(&self.tail)?;
         // Uids are resolved only once the whole text has matched (resolving has effects: see the resolver).
         let [(pt, p), (at, a), (rt, r)] = uids;
-        let action = (cx.resolve)(at, a);
+        let action = cx.uid(at, a);
         if !context_of(&action).is_some_and(|c| Arc::ptr_eq(c, &self.context)) {
             return None;
         }
-        let principal = (cx.resolve)(pt, p);
-        let resource = (cx.resolve)(rt, r);
+        let principal = cx.uid(pt, p);
+        let resource = cx.uid(rt, r);
         let req = ParsedRequest {
             principal: (pt, principal),
             action: (at, action),
@@ -206,7 +206,7 @@ impl Shapes {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::json::{self, Cx, RequestSeed};
+    use super::super::json::{self, Cx, RequestSeed, Resolve};
     use super::super::scan::tests::Rng;
     use super::super::scan::{learn_at, request_at};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
@@ -278,8 +278,8 @@ mod tests {
         // ("" or " "), context type (a1's and a2's, or a3's) and order of the context's fields, eight in all.
         let mut learned = 0;
         for _ in 0..10_000 {
-            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
-            let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+            let invalid = std::cell::Cell::new(false);
+            let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
             let ws = ["", " "][rng.pick(2)];
             let in_order = rng.pick(2) == 0;
             let text = request(&mut rng, ws, in_order);
@@ -311,8 +311,8 @@ mod tests {
                 let Ok(t) = String::from_utf8(bytes) else { continue };
                 text = t;
             }
-            let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
-            let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+            let invalid = std::cell::Cell::new(false);
+            let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
             let context_of =
                 |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
             let mut held = held();
@@ -357,7 +357,7 @@ mod tests {
     fn a_spelling_is_not_used_for_another_context_type() {
         let (schema, names, uids, acts) = world();
         let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
-        let mut resolve = |ty: TypeId, id: &str| uids.lookup(ty, id);
+        let invalid = std::cell::Cell::new(false);
         let spell = |act: &str| {
             format!(
                 r#"{{"principal":{{"type":"N::U","id":"p"}},"action":{{"type":"N::Action","id":"{act}"}},"resource":{{"type":"N::R","id":"r"}},"context":{{"s":"x","n":1}}}}"#
@@ -365,7 +365,7 @@ mod tests {
         };
         let shapes = Shapes::default();
         let (a1, a2, a3) = (spell("a1"), spell("a2"), spell("a3"));
-        let mut cx = Cx { schema: &schema, names: &names, resolve: &mut resolve };
+        let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
         shapes.add(learn_at(&a1, 0, &mut cx, &context_of).expect("learnable"));
         assert!(shapes.read(&a1, 0, &mut cx, &context_of, &mut held()).is_some());
         assert!(shapes.read(&a2, 0, &mut cx, &context_of, &mut held()).is_some(), "a2's context type is a1's");

@@ -3,7 +3,7 @@
 //! search. Built from the store's JSON at load and kept in step with every store update.
 
 use super::facts::FactWords;
-use super::json::{self, Cx, ParsedEntity};
+use super::json::{self, Cx, ParsedEntity, Resolve};
 use super::schema::{TypeId, TypedSchema};
 use super::uids::Uids;
 use super::value::{AttrId, EntId, EntRef, Names, Tags, Val};
@@ -44,8 +44,7 @@ impl FastStore {
     ) -> Option<FastStore> {
         let parsed = match text {
             Some(t) => {
-                let mut resolve = |ty: TypeId, id: &str| EntRef::Known(uids.intern(ty, id));
-                let mut cx = Cx { schema, names, resolve: &mut resolve };
+                let mut cx = Cx { schema, names, resolve: Resolve::Intern(&mut uids) };
                 json::entity_list(&mut cx, t, usize::MAX)?
             }
             None => Vec::new(),
