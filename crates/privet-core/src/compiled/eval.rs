@@ -202,9 +202,12 @@ impl<'a> Env<'a> {
                     _ => return Err(Bail),
                 },
             })),
-            Expr::Like(a, glob) => match &*self.operand(a)? {
-                Val::Str(s) => Cow::Owned(Val::Bool(glob_matches(s, glob))),
-                _ => return Err(Bail),
+            Expr::Like(a, glob) => match self.context_text(a) {
+                Some(t) => Cow::Owned(Val::Bool(glob_matches(t, glob))),
+                None => match &*self.operand(a)? {
+                    Val::Str(s) => Cow::Owned(Val::Bool(glob_matches(s, glob))),
+                    _ => return Err(Bail),
+                },
             },
             Expr::Is(a, t, inn) => {
                 let Val::Ent(r) = &*self.eval(a)? else { return Err(Bail) };
@@ -361,6 +364,9 @@ impl<'a> Env<'a> {
     /// A binary operation whose value is a boolean (every operator but the arithmetic ones and `getTag`),
     /// without wrapping it in a value: conditions are mostly comparisons.
     fn test(&self, op: Bin, a: &'a Expr, b: &'a Expr) -> R<bool> {
+        if let Some(known) = self.text_test(op, a, b) {
+            return known;
+        }
         let l = self.operand(a)?;
         let r = self.operand(b)?;
         let (l, r) = (&*l, &*r);
@@ -403,6 +409,44 @@ impl<'a> Env<'a> {
             // Not boolean: evaluated by `binary`, which does not send them here.
             Bin::Add | Bin::Sub | Bin::Mul | Bin::GetTag => return Err(Bail),
         })
+    }
+}
+
+impl<'a> Env<'a> {
+    /// The text of `e` when it reads a string field of the context (`context.x`), without making its value.
+    fn context_text(&self, e: &Expr) -> Option<&str> {
+        match e {
+            Expr::Attr(a, id) if matches!(**a, Expr::Var(Var::Context)) => self.context.text(*id),
+            _ => None,
+        }
+    }
+
+    /// `test` for the comparisons that read a string context field: equality with it, and whether a set holds
+    /// it, compared as text (no value made for the field, none copied). `None` when `op` is not one of these or
+    /// no operand is such a field. Neither reading fails, so evaluating the other operand first keeps
+    /// `test`'s errors.
+    #[inline]
+    fn text_test(&self, op: Bin, a: &'a Expr, b: &'a Expr) -> Option<R<bool>> {
+        let is = |v: &Val, t: &str| matches!(v, Val::Str(s) if s == t);
+        match op {
+            Bin::Contains => {
+                let t = self.context_text(b)?;
+                Some(self.operand(a).and_then(|l| match &*l {
+                    Val::Set(s) => Ok(s.iter().any(|x| is(x, t))),
+                    _ => Err(Bail),
+                }))
+            }
+            Bin::Eq | Bin::Ne => {
+                let equal = match (self.context_text(a), self.context_text(b)) {
+                    (Some(x), Some(y)) => Ok(x == y),
+                    (Some(t), None) => self.operand(b).map(|r| is(&r, t)),
+                    (None, Some(t)) => self.operand(a).map(|l| is(&l, t)),
+                    (None, None) => return None,
+                };
+                Some(equal.map(|e| e == matches!(op, Bin::Eq)))
+            }
+            _ => None,
+        }
     }
 }
 

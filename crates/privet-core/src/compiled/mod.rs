@@ -516,7 +516,7 @@ impl Compiled {
         // Forbids win; else permits allow; else the default deny has no determining policy.
         let verdict = if !any_forbid && any_permit { Verdict::Allow } else { Verdict::Deny };
         if !any_permit && !any_forbid {
-            return Some(Decision { id, decision: verdict, ..carry.none.clone() });
+            return Some(like(&carry.none, id, verdict));
         }
         // The determining policies: the satisfied ones of the deciding effect.
         let mut determining = policies.iter().zip(sat.iter()).filter(|(_, hit)| **hit).filter_map(|(&i, _)| {
@@ -525,7 +525,7 @@ impl Compiled {
         });
         let first = determining.next()?;
         let Some(second) = determining.next() else {
-            return Some(Decision { id, decision: verdict, ..carry.alone.get(first)?.clone() });
+            return Some(like(carry.alone.get(first)?, id, verdict));
         };
         let mut infos = vec![carry.infos.get(first)?.clone(), carry.infos.get(second)?.clone()];
         for i in determining {
@@ -566,6 +566,20 @@ impl Compiled {
             }
         }
         Some(slice)
+    }
+}
+
+/// A decision like the prebuilt `template` (its lists and bundle hash shared), for the request `id`. Built field
+/// by field: cloning the template whole and then replacing its id cost about 80 instructions more a decision.
+fn like(template: &Decision, id: Option<Value>, verdict: Verdict) -> Decision {
+    Decision {
+        id,
+        decision: verdict,
+        reasons: template.reasons.clone(),
+        determining: template.determining.clone(),
+        obligations: template.obligations.clone(),
+        errors: Vec::new(),
+        bundle: template.bundle.clone(),
     }
 }
 

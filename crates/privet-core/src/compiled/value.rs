@@ -177,6 +177,26 @@ impl<'h> Context<'h> {
         }
     }
 
+    /// A string field's text, without making its value (`None` when the field is missing or not a string).
+    pub(crate) fn text(&self, id: AttrId) -> Option<&str> {
+        match &self.fields {
+            Fields::Shared(f) => match field(f, id)? {
+                Val::Str(s) => Some(s.as_str()),
+                _ => None,
+            },
+            Fields::Held(n) => {
+                let held = self.held.get(..usize::from(*n)).unwrap_or_default();
+                let f = held.iter().find(|f| f.id == id)?;
+                match f.value.get() {
+                    // Not read yet: only a string field is held without its value.
+                    None => Some(f.text),
+                    Some(Val::Str(s)) => Some(s.as_str()),
+                    Some(_) => None,
+                }
+            }
+        }
+    }
+
     /// The context as a record value (fields sorted by attribute id).
     pub(crate) fn whole(&self) -> &Val {
         self.whole.get_or_init(|| {
@@ -225,8 +245,16 @@ mod tests {
             }
             let context = Context::new(Fields::Held(fields.len() as u8), &buffer);
             for (id, value) in &fields {
+                let text = match value {
+                    Val::Str(s) => Some(s.as_str()),
+                    _ => None,
+                };
+                // The text before and after the value is made, then the value.
+                assert_eq!(context.text(*id), text);
                 assert_eq!(context.field(*id), Some(value));
+                assert_eq!(context.text(*id), text);
             }
+            assert_eq!(context.text(4), None);
             assert_eq!(context.field(4), None);
             let shared = held();
             let parsed = Context::new(Fields::Shared(sorted.clone().into()), &shared);
