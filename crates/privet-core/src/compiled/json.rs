@@ -49,7 +49,17 @@ impl Resolve<'_> {
     }
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    /// What reading a request needs: its uids resolved against `uids` (see [`Resolve::Request`]).
+    pub(crate) fn request(
+        schema: &'a TypedSchema,
+        names: &'a Names,
+        uids: &'a Uids,
+        invalid: &'a Cell<bool>,
+    ) -> Cx<'a> {
+        Cx { schema, names, resolve: Resolve::Request { uids, invalid } }
+    }
+
     /// The reference for the uid `ty::id` (see [`Resolve`]).
     #[inline(always)]
     pub(crate) fn uid(&mut self, ty: TypeId, id: &str) -> EntRef {

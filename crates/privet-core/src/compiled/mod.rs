@@ -436,7 +436,7 @@ impl Compiled {
 
     /// What reading a request needs: its uids resolved against the store's (see [`Resolve::Request`]).
     fn cx<'s>(&'s self, store: &'s FastStore, invalid: &'s Cell<bool>) -> Cx<'s> {
-        Cx { schema: &self.schema, names: &self.names, resolve: Resolve::Request { uids: &store.uids, invalid } }
+        Cx::request(&self.schema, &self.names, &store.uids, invalid)
     }
 
     /// The context type of an action's requests.

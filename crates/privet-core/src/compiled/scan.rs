@@ -800,7 +800,7 @@ pub(crate) fn split_array(text: &str) -> Option<Vec<&str>> {
 pub(super) mod tests {
     use std::sync::Arc;
 
-    use super::super::json::{self, Cx, RequestSeed, Resolve};
+    use super::super::json::{self, Cx, RequestSeed};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
     use super::super::uids::Uids;
     use super::super::value::{EntId, EntRef, Names};
@@ -964,7 +964,7 @@ pub(super) mod tests {
             }
             total += 1;
             let invalid = std::cell::Cell::new(false);
-            let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
             let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { (*a == EntRef::Known(act)).then_some(&ctx) };
             let Some(ours) = request(&text, &mut cx, &context_of) else { continue };
             scanned += 1;
@@ -1068,7 +1068,7 @@ pub(super) mod tests {
             );
             total += 1;
             let invalid = std::cell::Cell::new(false);
-            let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
             let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { (*a == EntRef::Known(act)).then_some(&ctx) };
             let max = 2;
             let ours = super::request_at(&text, 0, &mut cx, &context_of, max).map(|(r, _)| r);

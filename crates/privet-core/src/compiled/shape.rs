@@ -206,7 +206,7 @@ impl Shapes {
 mod tests {
     use std::sync::Arc;
 
-    use super::super::json::{self, Cx, RequestSeed, Resolve};
+    use super::super::json::{self, Cx, RequestSeed};
     use super::super::scan::tests::Rng;
     use super::super::scan::{learn_at, request_at};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
@@ -279,7 +279,7 @@ mod tests {
         let mut learned = 0;
         for _ in 0..10_000 {
             let invalid = std::cell::Cell::new(false);
-            let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
             let ws = ["", " "][rng.pick(2)];
             let in_order = rng.pick(2) == 0;
             let text = request(&mut rng, ws, in_order);
@@ -312,7 +312,7 @@ mod tests {
                 text = t;
             }
             let invalid = std::cell::Cell::new(false);
-            let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
             let context_of =
                 |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
             let mut held = held();
@@ -365,7 +365,7 @@ mod tests {
         };
         let shapes = Shapes::default();
         let (a1, a2, a3) = (spell("a1"), spell("a2"), spell("a3"));
-        let mut cx = Cx { schema: &schema, names: &names, resolve: Resolve::Request { uids: &uids, invalid: &invalid } };
+        let mut cx = Cx::request(&schema, &names, &uids, &invalid);
         shapes.add(learn_at(&a1, 0, &mut cx, &context_of).expect("learnable"));
         assert!(shapes.read(&a1, 0, &mut cx, &context_of, &mut held()).is_some());
         assert!(shapes.read(&a2, 0, &mut cx, &context_of, &mut held()).is_some(), "a2's context type is a1's");
