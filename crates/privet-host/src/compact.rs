@@ -119,7 +119,7 @@ impl PolicyTable {
         let id = if id_text.is_empty() {
             None
         } else {
-            Some(serde_json::from_slice::<Value>(id_text).map_err(|e| broken(format!("an id that is not JSON: {e}")))?)
+            Some(id_value(id_text).map_err(|e| broken(format!("an id that is not JSON: {e}")))?)
         };
         let template = match indices {
             [] => &self.none,
@@ -130,7 +130,16 @@ impl PolicyTable {
                 return Ok(Decision { id, ..Decision::determined_by(decision, &policies, Arc::clone(hash)) });
             }
         };
-        Ok(Decision { id, decision, bundle: Arc::clone(hash), ..template.clone() })
+        // Field by field: cloning the template whole would clone its id and bundle only to drop them.
+        Ok(Decision {
+            id,
+            decision,
+            reasons: template.reasons.clone(),
+            determining: template.determining.clone(),
+            obligations: template.obligations.clone(),
+            errors: Vec::new(),
+            bundle: Arc::clone(hash),
+        })
     }
 
     /// The full decision: `determining` = the table's policy for each id in `reasons` (in order),
@@ -188,4 +197,37 @@ pub(crate) struct CompactDecision {
 fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     let (head, rest) = bytes.split_first_chunk::<4>()?;
     Some((u32::from_le_bytes(*head), rest))
+}
+/// A request id from the JSON text the guest wrote for it. A non-negative integer (the usual id, which the guest
+/// writes as its digits) is read here, the value serde_json would give; any other text goes through serde_json.
+fn id_value(text: &[u8]) -> Result<Value, serde_json::Error> {
+    let digits = !text.is_empty() && text.len() <= 19 && (text.len() == 1 || text[0] != b'0');
+    let n = text.iter().try_fold(0u64, |n, d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')));
+    match n {
+        Some(n) if digits => Ok(Value::from(n)),
+        _ => serde_json::from_slice(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_value;
+
+    /// `id_value` gives what serde_json gives, value or error, for integers of every length up to 20 digits,
+    /// leading zeros, signs, floats, strings and text that is not JSON.
+    #[test]
+    fn ids_read_as_serde_json_reads_them() {
+        let mut texts: Vec<String> = (0..=20).map(|n| "9".repeat(n)).collect();
+        texts.extend((1..=20).map(|n| "1".repeat(n)));
+        texts.extend(
+            ["0", "00", "01", "10", "-1", "-0", "1.5", "1e3", "\"7\"", "u64", "18446744073709551615"].map(String::from),
+        );
+        texts.push("18446744073709551616".into());
+        for t in &texts {
+            let ours = id_value(t.as_bytes());
+            let theirs = serde_json::from_slice::<serde_json::Value>(t.as_bytes());
+            assert_eq!(ours.as_ref().ok(), theirs.as_ref().ok(), "{t:?}");
+            assert_eq!(ours.is_err(), theirs.is_err(), "{t:?}");
+        }
+    }
 }
