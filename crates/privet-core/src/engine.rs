@@ -302,9 +302,11 @@ impl Bundle {
                 }
             });
             if decisions.len() == 1 {
-                // Room for the span's elements, estimated from the first one's length.
+                // Room for the span's elements, estimated from the first one's length, with a quarter more:
+                // elements vary in length, and a vector that runs out copies every decision made so far.
                 let span = stop.min(json.len()).saturating_sub(start);
-                decisions.reserve(span / (element.end - at + 1).max(64));
+                let n = span / (element.end - at + 1).max(64);
+                decisions.reserve(n + n / 4 + 1);
             }
             match crate::compiled::next_element(b, element.end)? {
                 Some(n) if n < stop => at = n,
