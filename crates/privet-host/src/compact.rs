@@ -201,11 +201,12 @@ fn take_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
 /// A request id from the JSON text the guest wrote for it. A non-negative integer (the usual id, which the guest
 /// writes as its digits) is read here, the value serde_json would give; any other text goes through serde_json.
 fn id_value(text: &[u8]) -> Result<Value, serde_json::Error> {
-    let digits = !text.is_empty() && text.len() <= 19 && (text.len() == 1 || text[0] != b'0');
-    let n = text.iter().try_fold(0u64, |n, d| d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0')));
-    match n {
-        Some(n) if digits => Ok(Value::from(n)),
-        _ => serde_json::from_slice(text),
+    // Up to 19 digits, no leading zero: always a u64 (below 10^19).
+    let plain = matches!(text, [b'0'] | [b'1'..=b'9', ..]) && text.len() <= 19 && text.iter().all(u8::is_ascii_digit);
+    let n = || text.iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')));
+    match plain.then(n).flatten() {
+        Some(n) => Ok(Value::from(n)),
+        None => serde_json::from_slice(text),
     }
 }
 
