@@ -169,12 +169,13 @@ impl<'h> Context<'h> {
     pub(crate) fn field(&self, id: AttrId) -> Option<&Val> {
         match &self.fields {
             Fields::Shared(f) => field(f, id),
-            // Unsorted, and at most `HELD_FIELDS`.
-            Fields::Held(n) => {
-                let held = self.held.get(..usize::from(*n)).unwrap_or_default();
-                held.iter().find(|f| f.id == id).map(HeldField::get)
-            }
+            Fields::Held(n) => self.held_field(*n, id).map(HeldField::get),
         }
+    }
+
+    /// The held field `id`, among the first `n` of the buffer (unsorted, and at most `HELD_FIELDS`).
+    fn held_field(&self, n: u8, id: AttrId) -> Option<&HeldField<'h>> {
+        self.held.get(..usize::from(n)).unwrap_or_default().iter().find(|f| f.id == id)
     }
 
     /// A string field's text, without making its value (`None` when the field is missing or not a string).
@@ -185,8 +186,7 @@ impl<'h> Context<'h> {
                 _ => None,
             },
             Fields::Held(n) => {
-                let held = self.held.get(..usize::from(*n)).unwrap_or_default();
-                let f = held.iter().find(|f| f.id == id)?;
+                let f = self.held_field(*n, id)?;
                 match f.value.get() {
                     // Not read yet: only a string field is held without its value.
                     None => Some(f.text),
