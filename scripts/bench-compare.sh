@@ -2,8 +2,13 @@
 # Side-by-side benchmark: Privet vs Cedar on the reference privacy workload, in one run.
 #
 #   scripts/bench-compare.sh [--entities N] [--requests N] [--seed S] [--max-seconds S] [--min-seconds S] [--warmup N] [--slow N]
+#   scripts/bench-compare.sh --workload DIR [--requests N] [--max-seconds S] ...
 #
-# 1. generates the workload (benches/gen_workload.rs, release) into target/bench-compare/workload;
+# 1. generates the workload (benches/gen_workload.rs, release) into target/bench-compare/workload, or, with
+#    --workload DIR, copies a workload of your own there: DIR holds schema.cedarschema, the policies (every
+#    *.cedar file, read in name order by every engine), entities.json, requests.jsonl (one request a line, each
+#    with its entity slice under "entities") and optionally requests-store.jsonl (the same requests without
+#    slices; made from requests.jsonl when absent) and privet.toml; --requests N then takes the first N lines;
 # 2. runs, one process per engine, on the same inputs:
 #      privet-native    privet-core via the `privet` crate        (benches/compare/main.rs --engine privet)
 #      cedar-native     cedar-policy 4.14.1 Authorizer             (--engine cedar)
@@ -26,17 +31,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-entities=5000 requests=10000 seed=7 max_seconds=20 min_seconds=1 warmup=1000 slow=20
+entities=5000 requests=10000 seed=7 max_seconds=20 min_seconds=1 warmup=1000 slow=20 workload="" requests_given=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --workload) workload=$2 ;;
     --entities) entities=$2 ;;
-    --requests) requests=$2 ;;
+    --requests) requests=$2; requests_given=1 ;;
     --seed) seed=$2 ;;
     --max-seconds) max_seconds=$2 ;;
     --min-seconds) min_seconds=$2 ;;
     --warmup) warmup=$2 ;;
     --slow) slow=$2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 64 ;;
   esac
   shift 2
@@ -53,9 +59,39 @@ if [ ! -d benches/compare/node_modules/@cedar-policy/cedar-wasm ]; then
   (cd benches/compare && npm ci --no-audit --no-fund --silent)
 fi
 
-echo "== workload: $entities entities, $requests requests, seed $seed" >&2
+if [ -n "$workload" ] && [ "$(realpath -m "$workload")" = "$(realpath -m "$dir")" ]; then
+  echo "--workload: $dir is where the comparison writes its copy; give a directory elsewhere" >&2; exit 64
+fi
 rm -rf "$dir"
-target/release/examples/gen-workload --out "$dir" --entities "$entities" --requests "$requests" --seed "$seed"
+if [ -n "$workload" ]; then
+  for f in schema.cedarschema entities.json requests.jsonl; do
+    [ -f "$workload/$f" ] || { echo "--workload $workload: $f is missing (see --help)" >&2; exit 64; }
+  done
+  compgen -G "$workload/*.cedar" > /dev/null || { echo "--workload $workload: no *.cedar policy file" >&2; exit 64; }
+  mkdir -p "$dir"
+  cp "$workload"/*.cedar "$workload/schema.cedarschema" "$workload/entities.json" "$dir/"
+  [ -f "$workload/privet.toml" ] && cp "$workload/privet.toml" "$dir/"
+  # --requests takes the first N requests of the file (all of them by default).
+  if [ "$requests_given" = 1 ]; then head -n "$requests" "$workload/requests.jsonl" > "$dir/requests.jsonl"
+  else cp "$workload/requests.jsonl" "$dir/requests.jsonl"; fi
+  if [ -f "$workload/requests-store.jsonl" ]; then
+    if [ "$requests_given" = 1 ]; then head -n "$requests" "$workload/requests-store.jsonl" > "$dir/requests-store.jsonl"
+    else cp "$workload/requests-store.jsonl" "$dir/requests-store.jsonl"; fi
+  else
+    # The same requests without their slices (the store holds every entity they name).
+    node -e '
+      const fs = require("node:fs");
+      const out = fs.readFileSync(process.argv[1], "utf8").split("\n").filter((l) => l.trim() !== "")
+        .map((l) => { const r = JSON.parse(l); delete r.entities; return JSON.stringify(r); });
+      fs.writeFileSync(process.argv[2], out.join("\n") + "\n");' "$dir/requests.jsonl" "$dir/requests-store.jsonl"
+  fi
+  entities=$(node -e 'console.log(JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")).length)' "$dir/entities.json")
+  requests=$(grep -c . "$dir/requests.jsonl")
+  echo "== workload: $workload ($entities entities, $requests requests)" >&2
+else
+  echo "== workload: $entities entities, $requests requests, seed $seed" >&2
+  target/release/examples/gen-workload --out "$dir" --entities "$entities" --requests "$requests" --seed "$seed"
+fi
 
 results=$out/results.jsonl
 : > "$results"

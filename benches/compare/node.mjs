@@ -26,7 +26,7 @@
 //   cedar-wasm   slice-stateless  isAuthorized: policies text, schema text and the same entities, every call.
 // validateRequest is true for cedar-wasm (Privet validates context against the schema too).
 
-import { readFileSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -148,7 +148,9 @@ if (args.engine === 'privet') {
   const cedar = await import('@cedar-policy/cedar-wasm/nodejs');
   const pkg = JSON.parse(readFileSync(join(here, 'node_modules/@cedar-policy/cedar-wasm/package.json'), 'utf8'));
   const schema = readFileSync(join(args.dir, 'schema.cedarschema'), 'utf8');
-  const policies = { staticPolicies: readFileSync(join(args.dir, 'policies.cedar'), 'utf8') };
+  // Every `.cedar` file of the workload, in name order, as the native harness reads them.
+  const policyFiles = readdirSync(args.dir).filter((f) => f.endsWith('.cedar')).sort();
+  const policies = { staticPolicies: policyFiles.map((f) => readFileSync(join(args.dir, f), 'utf8')).join('\n') };
   const check = (what, a) => {
     if (a.type !== 'success') throw new Error(`${what}: ${JSON.stringify(a.errors)}`);
   };
