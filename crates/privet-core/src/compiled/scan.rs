@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::json::{Cx, ParsedEntity, ParsedRequest};
 use super::schema::{RecordTy, Ty, TypeId};
 use super::shape::{Hole, Scalar, Shape};
-use super::value::{AttrId, EntRef, Fields, Tags, Val};
+use super::value::{AttrId, EntRef, Fields, Held, HeldField, Tags, Val};
 
 /// Scans `text` as a request; `None` when it is not of the shape this scanner reads.
 #[cfg(test)]
@@ -84,7 +84,9 @@ impl<'de> Scan<'de> {
                     "resource" if resource.is_none() => resource = Some(s.slot_uid(cx, 2)?),
                     "context" if context.is_none() => {
                         let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
+                        s.hole(s.i, s.i, Hole::ContextOpen);
                         context = Some(s.record(rt, cx)?);
+                        s.hole(s.i, s.i, Hole::ContextClose);
                     }
                     "entities" if entities.is_none() => entities = Some(s.entities(cx, max_slice)?),
                     "id" if id.is_none() => {
@@ -523,13 +525,59 @@ impl<'de> Scan<'de> {
     /// The field of a record of type `rt` whose name the next string is, matched in place (see
     /// `RecordTy::plain_names`); `None`, with the position unchanged, when none matches so.
     fn field_key<'r>(&mut self, rt: &'r RecordTy) -> Option<&'r (AttrId, Ty, bool)> {
+        self.field_index(rt).and_then(|k| rt.fields.get(k))
+    }
+
+    /// As `field_key`, the field's index in `rt.fields`.
+    fn field_index(&mut self, rt: &RecordTy) -> Option<usize> {
         let first = *self.b.get(self.i + 1)?;
-        for (name, f) in rt.plain_names.iter().zip(&rt.fields) {
+        for (k, name) in rt.plain_names.iter().enumerate() {
             if name.as_bytes().first() == Some(&first) && self.key_is(name) {
-                return Some(f);
+                return Some(k);
             }
         }
         None
+    }
+
+    /// A context record of type `rt` read into `held`, its fields in the text's order, for a learned spelling
+    /// whose context fields are in another order or are other fields (see `shape.rs`). It reads what `fields`
+    /// reads, to the same fields, and leaves to `fields` (`None`) what it does not read here: a key not spelled
+    /// by its own bytes, a field of a type other than bool, long and string, more fields than `held` holds.
+    pub(super) fn held_fields(&mut self, rt: &RecordTy, held: &mut Held<'de>) -> Option<()> {
+        self.eat(b'{')?;
+        self.ws();
+        // The fields read, by index (a record with more than 64 fields is left to `fields`).
+        let mut seen: u64 = 0;
+        let mut required = 0;
+        if !self.peek_is(b'}') {
+            loop {
+                let k = self.field_index(rt)?;
+                let bit = 1u64.checked_shl(u32::try_from(k).ok()?)?;
+                if seen & bit != 0 {
+                    return None;
+                }
+                seen |= bit;
+                let (id, ty, req) = rt.fields.get(k)?;
+                required += usize::from(*req);
+                self.ws();
+                self.eat(b':')?;
+                self.ws();
+                let field = match ty {
+                    Ty::Bool => HeldField::value(*id, Val::Bool(self.bool()?)),
+                    Ty::Long => HeldField::value(*id, Val::Long(self.long()?)),
+                    Ty::String => HeldField::string(*id, self.str()?),
+                    _ => return None,
+                };
+                held.try_push(field).ok()?;
+                self.ws();
+                if self.eat(b',').is_none() {
+                    break;
+                }
+                self.ws();
+            }
+        }
+        self.eat(b'}')?;
+        (required == rt.required).then_some(())
     }
 
     /// The compact spelling `{"type":"T","id":"x"}` (no whitespace, this key order), matched in place. `None`
