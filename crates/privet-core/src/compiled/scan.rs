@@ -46,8 +46,8 @@ pub(crate) fn request_at<'de, 'c>(
 }
 
 /// Scans the request at `start` as `request_at` does and learns its spelling: `None` when it is not read, or not
-/// of a shape a [`Shape`] can hold (uids in the compact spelling, context fields of type bool, long or string, no
-/// entity in the slice).
+/// of a shape a [`Shape`] can hold (uids spelled as `slot_uid` matches them, context fields of type bool, long or
+/// string, no entity in the slice).
 pub(crate) fn learn_at<'c>(
     text: &str,
     start: usize,
@@ -596,29 +596,88 @@ impl<'de> Scan<'de> {
         Some(id)
     }
 
-    /// The request's principal (`slot` 0), action (1) or resource (2). The compact spelling with a type the
-    /// slot can have is matched in place (no lookup of the type's name); any other is read by `uid`.
+    /// The request's principal (`slot` 0), action (1) or resource (2). A uid spelled `{"type": "T", "id": "x"}`,
+    /// in either key order and with whitespace anywhere JSON allows it, with a type the slot can have, is matched
+    /// in place (no lookup of the type's name) and can be learned; any other is read by `uid`.
     fn slot_uid(&mut self, cx: &mut Cx<'_>, slot: usize) -> Option<(TypeId, EntRef)> {
         let at = self.i;
-        if self.word(b"{\"type\":").is_some() {
-            let types = cx.schema.slot_types.get(slot).map_or(&[][..], |t| &t[..]);
-            for &t in types {
-                // Type names are `::`-separated identifiers: spelled by their own bytes.
-                let Some(name) = cx.schema.types.get(t as usize).map(|et| &et.name) else { continue };
-                if self.key_is(name) {
-                    let id_at = self.i + 6;
-                    if let Some(id) = self.compact_id() {
-                        // The id string, without the closing brace.
-                        self.hole(id_at, self.i - 1, Hole::Uid(slot as u8, t));
-                        return Some((t, cx.uid(t, id)));
-                    }
-                    break;
-                }
-            }
+        if let Some((t, from, to)) = self.slot_uid_spelled(cx, slot) {
+            // The id string, quotes included.
+            self.hole(from, to, Hole::Uid(slot as u8, t));
+            let id = self.text.get(from + 1..to - 1)?;
+            return Some((t, cx.uid(t, id)));
         }
         self.i = at;
         self.unlearnable();
         self.uid(cx)
+    }
+
+    /// A uid as `slot_uid` matches it in place: its type, and where its id string starts and ends (quotes
+    /// included).
+    fn slot_uid_spelled(&mut self, cx: &Cx<'_>, slot: usize) -> Option<(TypeId, usize, usize)> {
+        // The usual spelling first: `{"type":` in one comparison.
+        let (t, from, to) = if self.word(b"{\"type\":").is_some() {
+            self.ws();
+            let t = self.slot_type(cx, slot)?;
+            self.ws();
+            self.eat(b',')?;
+            self.ws();
+            self.key_is("id").then_some(())?;
+            self.colon()?;
+            let (from, to) = self.string_span()?;
+            (t, from, to)
+        } else {
+            self.eat(b'{')?;
+            self.ws();
+            if self.key_is("type") {
+                self.colon()?;
+                let t = self.slot_type(cx, slot)?;
+                self.ws();
+                self.eat(b',')?;
+                self.ws();
+                self.key_is("id").then_some(())?;
+                self.colon()?;
+                let (from, to) = self.string_span()?;
+                (t, from, to)
+            } else {
+                self.key_is("id").then_some(())?;
+                self.colon()?;
+                let (from, to) = self.string_span()?;
+                self.ws();
+                self.eat(b',')?;
+                self.ws();
+                self.key_is("type").then_some(())?;
+                self.colon()?;
+                (self.slot_type(cx, slot)?, from, to)
+            }
+        };
+        self.ws();
+        self.eat(b'}')?;
+        Some((t, from, to))
+    }
+
+    /// A colon between a key and its value, with the whitespace around it.
+    #[inline(always)]
+    fn colon(&mut self) -> Option<()> {
+        self.ws();
+        self.eat(b':')?;
+        self.ws();
+        Some(())
+    }
+
+    /// The type name string of a uid in `slot`, one of the types the slot can have, matched in place.
+    fn slot_type(&mut self, cx: &Cx<'_>, slot: usize) -> Option<TypeId> {
+        let types = cx.schema.slot_types.get(slot).map_or(&[][..], |t| &t[..]);
+        // Type names are `::`-separated identifiers: spelled by their own bytes.
+        types.iter().copied().find(|&t| cx.schema.types.get(t as usize).is_some_and(|et| self.key_is(&et.name)))
+    }
+
+    /// A string as `str` reads it: where it starts and ends, quotes included.
+    #[inline(always)]
+    fn string_span(&mut self) -> Option<(usize, usize)> {
+        let from = self.i;
+        self.str()?;
+        Some((from, self.i))
     }
 
     fn uid(&mut self, cx: &mut Cx<'_>) -> Option<(TypeId, EntRef)> {

@@ -6,8 +6,8 @@
 //! scanner read, so it reads to exactly what the scanner would read from it; one that matches none is read by
 //! the scanner.
 //!
-//! A shape holds the three uids in the compact spelling (`{"type":"T","id":"x"}`, type in the literal, id a
-//! value), the request id, and context fields of type bool, long or string; a request with anything else (a
+//! A shape holds the three uids spelled `{"type": "T", "id": "x"}` (either key order, any whitespace; the type in
+//! the literal, the id a value), the request id, and context fields of type bool, long or string; a request with anything else (a
 //! nested record, a set, an entity in the context, a slice) is not learned, and is always read by the scanner.
 //!
 //! Producers often build a context from a map, so its fields come in changing orders, and optional fields come
@@ -518,7 +518,59 @@ mod tests {
                 ours.context.as_ref().map(|f| sorted(f, &held)) == theirs.context.as_ref().map(|f| sorted(f, &none)),
                 "{text}"
             );
-            assert_eq!((ours.principal, ours.action, ours.resource), (theirs.principal, theirs.action, theirs.resource));
+            assert_eq!(
+                (ours.principal, ours.action, ours.resource),
+                (theirs.principal, theirs.action, theirs.resource)
+            );
+        }
+    }
+
+    /// Uids spelled with whitespace (as Python's `json.dumps` writes them) or with their id first are learned
+    /// too: a request spelled so reads, with any values, to what json.rs reads; one with the other uid type does
+    /// not match.
+    #[test]
+    fn spellings_with_spaces_or_the_id_first_are_learned() {
+        let (schema, names, mut uids, acts) = world();
+        let u_ty: TypeId = schema.type_id("N::U").unwrap();
+        uids.intern(u_ty, "alice");
+        let invalid = std::cell::Cell::new(false);
+        let spaced = |p: &str, r: &str, n: i64| {
+            format!(
+                r#"{{"principal": {{"type": "N::U", "id": "{p}"}}, "action": {{"type": "N::Action", "id": "a1"}}, "resource": {{"type": "N::R", "id": "{r}"}}, "context": {{"s": "x", "n": {n}}}}}"#
+            )
+        };
+        let id_first = |p: &str, r: &str, n: i64| {
+            format!(
+                r#"{{"principal":{{"id":"{p}","type":"N::U"}},"action":{{"id":"a1","type":"N::Action"}},"resource":{{"id":"{r}","type":"N::R"}},"context":{{"s":"x","n":{n}}}}}"#
+            )
+        };
+        for spell in [&spaced as &dyn Fn(&str, &str, i64) -> String, &id_first] {
+            let shapes = Shapes::default();
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let context_of =
+                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            shapes.add(learn_at(&spell("p", "r", 1), 0, &mut cx, &context_of).expect("learnable"));
+            for (p, r, n) in [("alice", "r2", 7), ("bob", "alice", -3), ("", "x", 0)] {
+                let text = spell(p, r, n);
+                let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+                let context_of =
+                    |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+                let mut held = held();
+                let (ours, end) = shapes.read(&text, 0, &mut cx, &context_of, &mut held).expect(&text);
+                assert_eq!(end, text.len());
+                let seed = RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 };
+                let theirs = json::parse_with(&text, seed).expect(&text);
+                assert_eq!(
+                    (ours.principal, ours.action, ours.resource),
+                    (theirs.principal, theirs.action, theirs.resource)
+                );
+            }
+            // The resource's type is part of the spelling.
+            let other = spell("p", "r", 1).replace("N::R", "N::U");
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let context_of =
+                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            assert!(shapes.read(&other, 0, &mut cx, &context_of, &mut held()).is_none(), "{other}");
         }
     }
 
