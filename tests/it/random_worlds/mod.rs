@@ -32,6 +32,7 @@ use serde_json::Value;
 use check::{Stats, compare, summary};
 use oracle::Answer;
 use privet::Decision;
+use rng::Rng;
 use world::World;
 
 const DEFAULT_SEED: u64 = 0x00C0_FFEE_5EED;
@@ -102,6 +103,52 @@ struct Batched {
     closed: Decision,
 }
 
+/// A request's JSON text as producers spell it: compact, in the order it was built (serde_json, JavaScript's
+/// `JSON.stringify`); with a space after every `,` and `:` (Python's `json.dumps`); or compact with every
+/// object's keys in a random order (objects built from hash maps). The compiled path learns spellings and reads
+/// later requests by them, so the texts it is held to cedar's answers on must vary as these do.
+fn spelled(rng: &mut Rng, v: &Value) -> String {
+    fn write(out: &mut String, v: &Value, spaced: bool, rng: &mut Option<&mut Rng>) {
+        let (comma, colon) = if spaced { (", ", ": ") } else { (",", ":") };
+        match v {
+            Value::Array(items) => {
+                out.push('[');
+                for (k, item) in items.iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(comma);
+                    }
+                    write(out, item, spaced, rng);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                if let Some(r) = rng.as_deref_mut() {
+                    r.shuffle(&mut entries);
+                }
+                out.push('{');
+                for (k, (key, value)) in entries.into_iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(comma);
+                    }
+                    out.push_str(&Value::String(key.clone()).to_string());
+                    out.push_str(colon);
+                    write(out, value, spaced, rng);
+                }
+                out.push('}');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    match rng.below(3) {
+        0 => return v.to_string(),
+        1 => write(&mut out, v, true, &mut None),
+        _ => write(&mut out, v, false, &mut Some(rng)),
+    }
+    out
+}
+
 fn run_world(world: &World, n: usize, stats: &mut Stats) {
     stats.worlds += 1;
     stats.policies += world.policies.count;
@@ -112,7 +159,7 @@ fn run_world(world: &World, n: usize, stats: &mut Stats) {
         let mut rng = world.request_rng(i);
         let req = requests::generate(&mut rng, &world.schema, &world.store);
         let answer = world.oracle.answer(&req);
-        let text = req.json.to_string();
+        let text = spelled(&mut rng, &req.json);
         if world.exact.decide_json_compiled(&text).is_some() {
             stats.compiled += 1;
         }
@@ -137,7 +184,7 @@ fn run_world(world: &World, n: usize, stats: &mut Stats) {
         if let Err(msg) = outcome {
             let request = serde_json::to_string_pretty(&req.json).unwrap();
             panic!(
-                "seed {:#x} world {} request {i}: {msg}\nrequest: {request}\ncedar: {answer:?}\nreproduce: \
+                "seed {:#x} world {} request {i}: {msg}\nrequest: {request}\nas text: {text}\ncedar: {answer:?}\nreproduce: \
                  PRIVET_DIFF_SEED={:#x} PRIVET_DIFF_WORLD={} cargo test --release --test it random_worlds -- \
                  --nocapture\n{}",
                 world.seed,
