@@ -1,10 +1,10 @@
 //! A hand-written scanner for the common shape of a request: a JSON object with `principal`, `action` and
-//! `resource` as `{"type", "id"}` objects, a `context` after the action, an `id` that is a scalar, and an
-//! entity slice whose entities each give their `uid` first, every string free of escapes. It parses that shape
-//! straight into a [`ParsedRequest`], several times faster than going through serde's visitors.
+//! `resource` as `{"type", "id"}` objects, a `context` (before or after the action), an `id` that is a scalar,
+//! and an entity slice whose entities each give their `uid` first, every string free of escapes. It parses that
+//! shape straight into a [`ParsedRequest`], several times faster than going through serde's visitors.
 //!
 //! It is only a shortcut for `json.rs`: whatever it does not recognise — an escape, a float, an unknown key, an
-//! entity whose `uid` is not its first key, a key given twice, an extension value, a context before the action —
+//! entity whose `uid` is not its first key, a key given twice, an extension value —
 //! makes it return `None`, and the request is parsed by `json.rs` (which in turn leaves what it refuses to
 //! cedar's path). What it accepts, it reads exactly as `json.rs` reads it; the tests compare the two on every
 //! request of the differential corpus.
@@ -57,7 +57,9 @@ pub(crate) fn learn_at<'c>(
     let mut s = Scan::new(text, start);
     s.learn = Learn::On(Vec::new());
     let req = s.request(cx, context_of, 0)?;
-    let Learn::On(holes) = s.learn else { return None };
+    let Learn::On(mut holes) = s.learn else { return None };
+    // A context given before the action is read after it: its holes come last.
+    holes.sort_by_key(|h| h.0);
     let context = context_of(&req.action.1)?;
     Shape::new(text.as_bytes().get(start..s.i)?, start, &holes, context)
 }
@@ -74,6 +76,8 @@ impl<'de> Scan<'de> {
         s.eat(b'{')?;
         let (mut principal, mut action, mut resource) = (None, None, None);
         let (mut context, mut entities, mut id) = (None, None, None);
+        // Where a context given before the action starts.
+        let mut deferred = None;
         s.ws();
         if !s.peek_is(b'}') {
             loop {
@@ -82,12 +86,14 @@ impl<'de> Scan<'de> {
                     "principal" if principal.is_none() => principal = Some(s.slot_uid(cx, 0)?),
                     "action" if action.is_none() => action = Some(s.slot_uid(cx, 1)?),
                     "resource" if resource.is_none() => resource = Some(s.slot_uid(cx, 2)?),
-                    "context" if context.is_none() => {
-                        let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
-                        s.hole(s.i, s.i, Hole::ContextOpen);
-                        context = Some(s.record(rt, cx)?);
-                        s.hole(s.i, s.i, Hole::ContextClose);
-                    }
+                    "context" if context.is_none() && deferred.is_none() => match &action {
+                        Some((_, a)) => context = Some(s.context(context_of(a)?, cx)?),
+                        // Its type is the action's: it is read once the action is, and stepped over now.
+                        None => {
+                            deferred = Some(s.i);
+                            s.i = object_end(s.b, s.i)?;
+                        }
+                    },
                     "entities" if entities.is_none() => entities = Some(s.entities(cx, max_slice)?),
                     "id" if id.is_none() => {
                         let at = s.i;
@@ -103,6 +109,13 @@ impl<'de> Scan<'de> {
             }
         }
         s.eat(b'}')?;
+        if let Some(at) = deferred {
+            let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
+            let end = s.i;
+            s.i = at;
+            context = Some(s.context(rt, cx)?);
+            s.i = end;
+        }
         Some(ParsedRequest {
             principal: principal?,
             action: action?,
@@ -112,6 +125,14 @@ impl<'de> Scan<'de> {
             entities: entities.unwrap_or_default(),
             id,
         })
+    }
+
+    /// The request's context, a record of type `rt`; a learned spelling notes where it starts and ends.
+    fn context(&mut self, rt: &RecordTy, cx: &mut Cx<'_>) -> Option<Arc<[(AttrId, Val)]>> {
+        self.hole(self.i, self.i, Hole::ContextOpen);
+        let record = self.record(rt, cx)?;
+        self.hole(self.i, self.i, Hole::ContextClose);
+        Some(record)
     }
 
     /// An entity slice: a JSON array of at most `max` entities (as `json::entity_list` reads it). A slice with
@@ -786,6 +807,44 @@ impl<'de> Scan<'de> {
     }
 }
 
+/// Just past the end of the JSON object that starts at `start` (its braces matched, strings stepped over; what is
+/// inside is not checked): `None` when no object starts there or it does not end.
+fn object_end(b: &[u8], start: usize) -> Option<usize> {
+    if b.get(start) != Some(&b'{') {
+        return None;
+    }
+    let mut i = start;
+    let mut depth = 0usize;
+    loop {
+        match *b.get(i)? {
+            b'"' => {
+                i += 1;
+                loop {
+                    i += string_end(b.get(i..)?)?;
+                    match b[i] {
+                        b'"' => break,
+                        b'\\' => i += 2,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                i += 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+}
+
 /// Where a JSON array's first element starts: `Some(Some(offset))`, or `Some(None)` for an empty array (nothing
 /// but whitespace after it). `None` when the text does not start as an array.
 pub(crate) fn array_start(b: &[u8]) -> Option<Option<usize>> {
@@ -1081,10 +1140,15 @@ pub(super) mod tests {
             assert_eq!(ours.action, theirs.action, "{text}");
             assert_eq!(ours.resource, theirs.resource, "{text}");
             let held = super::super::value::held();
-            let theirs_context = theirs.context.as_ref().map(|f| f.to_vec(&held));
+            // json.rs holds a context given before the action as text, read with the action's type when decided.
+            let theirs_context = match (&theirs.context, theirs.raw_context) {
+                (Some(f), None) => Some(f.to_vec(&held)),
+                (None, Some(raw)) => json::record_value(&mut cx, &ctx, raw.get()).map(|r| r.to_vec()),
+                _ => panic!("json.rs read a context and held one: {text}"),
+            };
+            assert!(theirs_context.is_some(), "the scanner read a context json.rs's reader refuses: {text}");
             assert!(ours.context.as_ref().map(|f| f.to_vec(&held)) == theirs_context, "{text}");
             assert_eq!(ours.id, theirs.id, "{text}");
-            assert!(theirs.raw_context.is_none(), "{text}");
             assert!(same_entities(&ours.entities, &theirs.entities), "{text}");
         }
         // The generator must exercise both outcomes.
