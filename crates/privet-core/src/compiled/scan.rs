@@ -395,7 +395,7 @@ impl<'de> Scan<'de> {
     fn key_is(&mut self, name: &str) -> bool {
         let (i, n) = (self.i, name.len());
         let hit = self.b.get(i) == Some(&b'"')
-            && self.b.get(i + 1..i + 1 + n) == Some(name.as_bytes())
+            && self.b.get(i + 1..i + 1 + n).is_some_and(|k| same(k, name.as_bytes()))
             && self.b.get(i + 1 + n) == Some(&b'"');
         if hit {
             self.i = i + n + 2;

@@ -185,9 +185,18 @@ impl Shape {
     fn reread<'de>(&self, text: &'de str, start: usize, held: &mut Held<'de>) -> Option<Read<'de>> {
         let mut r = Read { s: Scan::new(text, start), uids: [(0, ""); 3], id: None };
         held.clear();
+        Self::run(self.steps.get(..self.open.0)?, &mut r.s, &mut r.uids, &mut r.id, held)?;
+        self.resume(r, held)
+    }
+
+    /// Goes on reading a request whose steps before the one whose literal holds the context's `{` were read (`r`
+    /// is at that literal's start): its context field by field, the rest as spelled.
+    #[inline(never)]
+    #[cold]
+    fn resume<'de>(&self, mut r: Read<'de>, held: &mut Held<'de>) -> Option<Read<'de>> {
         let ((os, oo), (cs, co)) = (self.open, self.close);
-        Self::run(self.steps.get(..os)?, &mut r.s, &mut r.uids, &mut r.id, held)?;
         r.s.word(self.lit(os).get(..oo)?)?;
+        held.clear();
         r.s.held_fields(&self.context, held)?;
         r.s.word(self.lit(cs).get(co..)?)?;
         if let Some(Step { part, .. }) = self.steps.get(cs) {
@@ -215,12 +224,13 @@ impl Shape {
         let mut uids: [(TypeId, &str); 3] = [(0, ""); 3];
         let mut id = None;
         held.clear();
-        // The step the text differs from the spelling at (`steps.len()`: the tail), if any.
+        // The step the text differs from the spelling at (`steps.len()`: the tail), if any, and whether it differs
+        // in the step's literal (the scan is then at the literal's start).
         let failed = 'read: {
             let mut steps = self.steps.iter();
             while let Some(Step { lit, part }) = steps.next() {
                 // Counted from what is left of the iteration: nothing is counted while steps match.
-                let Some(()) = s.word(lit) else { break 'read Some(self.steps.len() - steps.len() - 1) };
+                let Some(()) = s.word(lit) else { break 'read Some((self.steps.len() - steps.len() - 1, true)) };
                 let read = match part {
                     Part::Id => s.id().map(|v| id = Some(v)),
                     Part::Uid(slot, t) => match (uids.get_mut(usize::from(*slot)), s.str()) {
@@ -238,18 +248,20 @@ impl Shape {
                     .and_then(|f| held.try_push(f).ok()),
                 };
                 if read.is_none() {
-                    break 'read Some(self.steps.len() - steps.len() - 1);
+                    break 'read Some((self.steps.len() - steps.len() - 1, false));
                 }
             }
-            s.word(&self.tail).is_none().then_some(self.steps.len())
+            s.word(&self.tail).is_none().then_some((self.steps.len(), true))
         };
         let r = match failed {
             None => Read { s, uids, id },
             // The text differs from the spelling within the steps that read the context (from the one whose
             // literal holds its `{` to the one whose literal holds its end): its context may only be spelled
-            // otherwise, and it is read again with its context read field by field. A text that differs anywhere
-            // else does not have this spelling.
-            Some(k) if k >= self.open.0 && k <= self.close.0 => self.reread(text, start, held)?,
+            // otherwise, and it is read with its context field by field: from where the scan is when it differs
+            // in the literal that holds the `{` (the usual case: the first field is another), else from the start.
+            // A text that differs anywhere else does not have this spelling.
+            Some((k, true)) if k == self.open.0 => self.resume(Read { s, uids, id }, held)?,
+            Some((k, _)) if k >= self.open.0 && k <= self.close.0 => self.reread(text, start, held)?,
             Some(_) => return None,
         };
         // Uids are resolved only once the whole text has matched (resolving has effects: see the resolver).
