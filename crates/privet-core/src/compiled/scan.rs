@@ -114,6 +114,8 @@ impl<'de> Scan<'de> {
             let end = s.i;
             s.i = at;
             context = Some(s.context(rt, cx)?);
+            // Where it was stepped over to (a record read is valid JSON, whose braces `object_end` matched).
+            (s.i == object_end(s.b, at)?).then_some(())?;
             s.i = end;
         }
         Some(ParsedRequest {
@@ -639,42 +641,41 @@ impl<'de> Scan<'de> {
         // The usual spelling first: `{"type":` in one comparison.
         let (t, from, to) = if self.word(b"{\"type\":").is_some() {
             self.ws();
-            let t = self.slot_type(cx, slot)?;
-            self.ws();
-            self.eat(b',')?;
-            self.ws();
-            self.key_is("id").then_some(())?;
-            self.colon()?;
-            let (from, to) = self.string_span()?;
-            (t, from, to)
+            self.type_then_id(cx, slot)?
         } else {
             self.eat(b'{')?;
             self.ws();
             if self.key_is("type") {
                 self.colon()?;
-                let t = self.slot_type(cx, slot)?;
-                self.ws();
-                self.eat(b',')?;
-                self.ws();
-                self.key_is("id").then_some(())?;
-                self.colon()?;
-                let (from, to) = self.string_span()?;
-                (t, from, to)
+                self.type_then_id(cx, slot)?
             } else {
                 self.key_is("id").then_some(())?;
                 self.colon()?;
                 let (from, to) = self.string_span()?;
-                self.ws();
-                self.eat(b',')?;
-                self.ws();
-                self.key_is("type").then_some(())?;
-                self.colon()?;
+                self.next_key("type")?;
                 (self.slot_type(cx, slot)?, from, to)
             }
         };
         self.ws();
         self.eat(b'}')?;
         Some((t, from, to))
+    }
+
+    /// A uid's type (see `slot_type`), then its id: the type and the id string's span (see `string_span`).
+    fn type_then_id(&mut self, cx: &Cx<'_>, slot: usize) -> Option<(TypeId, usize, usize)> {
+        let t = self.slot_type(cx, slot)?;
+        self.next_key("id")?;
+        let (from, to) = self.string_span()?;
+        Some((t, from, to))
+    }
+
+    /// After a value: the comma, the key `key` and the colon after it (whitespace around each).
+    fn next_key(&mut self, key: &str) -> Option<()> {
+        self.ws();
+        self.eat(b',')?;
+        self.ws();
+        self.key_is(key).then_some(())?;
+        self.colon()
     }
 
     /// A colon between a key and its value, with the whitespace around it.
@@ -807,6 +808,21 @@ impl<'de> Scan<'de> {
     }
 }
 
+/// Just past the closing quote of the JSON string whose opening quote is at `i` (escapes stepped over, not
+/// checked; a control character is stepped over too, the string's own parse judges it).
+fn string_after(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    // To the closing quote, eight bytes at a time.
+    loop {
+        i += string_end(b.get(i..)?)?;
+        match b[i] {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
 /// Just past the end of the JSON object that starts at `start` (its braces matched, strings stepped over; what is
 /// inside is not checked): `None` when no object starts there or it does not end.
 fn object_end(b: &[u8], start: usize) -> Option<usize> {
@@ -817,18 +833,7 @@ fn object_end(b: &[u8], start: usize) -> Option<usize> {
     let mut depth = 0usize;
     loop {
         match *b.get(i)? {
-            b'"' => {
-                i += 1;
-                loop {
-                    i += string_end(b.get(i..)?)?;
-                    match b[i] {
-                        b'"' => break,
-                        b'\\' => i += 2,
-                        _ => i += 1,
-                    }
-                }
-                i += 1;
-            }
+            b'"' => i = string_after(b, i)?,
             b'{' | b'[' => {
                 depth += 1;
                 i += 1;
@@ -879,20 +884,7 @@ pub(crate) fn element_end(b: &[u8], start: usize) -> Option<usize> {
     let mut depth = 0usize;
     loop {
         match *b.get(i)? {
-            b'"' => {
-                i += 1;
-                // To the closing quote, eight bytes at a time (a control character stops the word scan too; it
-                // is stepped over here, the element's own parse judges it).
-                loop {
-                    i += string_end(b.get(i..)?)?;
-                    match b[i] {
-                        b'"' => break,
-                        b'\\' => i += 2,
-                        _ => i += 1,
-                    }
-                }
-                i += 1;
-            }
+            b'"' => i = string_after(b, i)?,
             b'{' | b'[' => {
                 depth += 1;
                 i += 1;

@@ -332,7 +332,7 @@ mod tests {
     use super::super::scan::{learn_at, request_at};
     use super::super::schema::{RecordTy, TypeId, TypedSchema};
     use super::super::uids::Uids;
-    use super::super::value::{EntRef, Fields, Names, held};
+    use super::super::value::{EntRef, Fields, Held, Names, held};
     use super::Shapes;
 
     const SCHEMA: &str = r#"{"N": {"entityTypes": {"U": {}, "R": {}},
@@ -344,6 +344,18 @@ mod tests {
           "a3": {"appliesTo": {"principalTypes": ["U"], "resourceTypes": ["R"], "context": {"type": "Record",
             "attributes": {"s": {"type": "String"}, "n": {"type": "Long"}, "b": {"type": "Boolean"}}}}}
         }}}"#;
+
+    /// Whether a context read by a spelling (its fields in `held`, in the request's order) has the fields of one
+    /// json.rs read (sorted).
+    fn same_context(ours: Option<&Fields>, held: &Held<'_>, theirs: Option<&Fields>) -> bool {
+        let none = super::super::value::held();
+        let sorted = |f: &Fields, held| {
+            let mut f = f.to_vec(held);
+            f.sort_by_key(|f| f.0);
+            f
+        };
+        ours.map(|f| sorted(f, held)) == theirs.map(|f| sorted(f, &none))
+    }
 
     /// The schema, its names, its actions' uids, and each action's uid with its context type.
     fn world() -> (TypedSchema, Names, Uids, Vec<(EntRef, Arc<RecordTy>)>) {
@@ -456,16 +468,7 @@ mod tests {
             assert_eq!(ours.action, theirs.action, "{text}");
             assert_eq!(ours.resource, theirs.resource, "{text}");
             // A spelling keeps the fields in the request's order; json.rs sorts them.
-            let none = super::super::value::held();
-            let sorted = |f: &Fields, held| {
-                let mut f = f.to_vec(held);
-                f.sort_by_key(|f| f.0);
-                f
-            };
-            assert!(
-                ours.context.as_ref().map(|f| sorted(f, &held)) == theirs.context.as_ref().map(|f| sorted(f, &none)),
-                "{text}"
-            );
+            assert!(same_context(ours.context.as_ref(), &held, theirs.context.as_ref()), "{text}");
             assert_eq!(ours.id, theirs.id, "{text}");
             assert!(theirs.entities.is_empty() && theirs.raw_context.is_none(), "{text}");
         }
@@ -520,16 +523,7 @@ mod tests {
             let Some((ours, end)) = ours else { continue };
             assert_eq!(end, text.len(), "{text}");
             let theirs = theirs.unwrap_or_else(|| panic!("a shape read what json.rs refuses: {text}"));
-            let none = super::super::value::held();
-            let sorted = |f: &Fields, held| {
-                let mut f = f.to_vec(held);
-                f.sort_by_key(|f| f.0);
-                f
-            };
-            assert!(
-                ours.context.as_ref().map(|f| sorted(f, &held)) == theirs.context.as_ref().map(|f| sorted(f, &none)),
-                "{text}"
-            );
+            assert!(same_context(ours.context.as_ref(), &held, theirs.context.as_ref()), "{text}");
             assert_eq!(
                 (ours.principal, ours.action, ours.resource),
                 (theirs.principal, theirs.action, theirs.resource)
