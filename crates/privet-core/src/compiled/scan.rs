@@ -76,7 +76,7 @@ impl<'de> Scan<'de> {
         s.eat(b'{')?;
         let (mut principal, mut action, mut resource) = (None, None, None);
         let (mut context, mut entities, mut id) = (None, None, None);
-        // Where a context given before the action starts.
+        // Where a context given before the action starts, and where it was stepped over to.
         let mut deferred = None;
         s.ws();
         if !s.peek_is(b'}') {
@@ -90,8 +90,9 @@ impl<'de> Scan<'de> {
                         Some((_, a)) => context = Some(s.context(context_of(a)?, cx)?),
                         // Its type is the action's: it is read once the action is, and stepped over now.
                         None => {
-                            deferred = Some(s.i);
-                            s.i = object_end(s.b, s.i)?;
+                            let end = object_end(s.b, s.i)?;
+                            deferred = Some((s.i, end));
+                            s.i = end;
                         }
                     },
                     "entities" if entities.is_none() => entities = Some(s.entities(cx, max_slice)?),
@@ -109,13 +110,13 @@ impl<'de> Scan<'de> {
             }
         }
         s.eat(b'}')?;
-        if let Some(at) = deferred {
+        if let Some((at, stepped)) = deferred {
             let rt = action.as_ref().and_then(|(_, a)| context_of(a))?;
             let end = s.i;
             s.i = at;
             context = Some(s.context(rt, cx)?);
             // Where it was stepped over to (a record read is valid JSON, whose braces `object_end` matched).
-            (s.i == object_end(s.b, at)?).then_some(())?;
+            (s.i == stepped).then_some(())?;
             s.i = end;
         }
         Some(ParsedRequest {
@@ -173,9 +174,7 @@ impl<'de> Scan<'de> {
     /// An object key and the colon after it (whitespace around the colon skipped).
     fn key_colon(&mut self) -> Option<&'de str> {
         let key = self.key()?;
-        self.ws();
-        self.eat(b':')?;
-        self.ws();
+        self.colon()?;
         Some(key)
     }
 
@@ -582,9 +581,7 @@ impl<'de> Scan<'de> {
                 seen |= bit;
                 let (id, ty, req) = rt.fields.get(k)?;
                 required += usize::from(*req);
-                self.ws();
-                self.eat(b':')?;
-                self.ws();
+                self.colon()?;
                 let field = match ty {
                     Ty::Bool => HeldField::value(*id, Val::Bool(self.bool()?)),
                     Ty::Long => HeldField::value(*id, Val::Long(self.long()?)),
@@ -744,9 +741,7 @@ impl<'de> Scan<'de> {
                     return None;
                 }
                 required += usize::from(*req);
-                self.ws();
-                self.eat(b':')?;
-                self.ws();
+                self.colon()?;
                 let at = self.i;
                 let v = self.value(ty, cx)?;
                 match ty {

@@ -7,8 +7,9 @@
 //! the scanner.
 //!
 //! A shape holds the three uids spelled `{"type": "T", "id": "x"}` (either key order, any whitespace; the type in
-//! the literal, the id a value), the request id, and context fields of type bool, long or string; a request with anything else (a
-//! nested record, a set, an entity in the context, a slice) is not learned, and is always read by the scanner.
+//! the literal, the id a value), the request id, and context fields of type bool, long or string; a request with
+//! anything else (a nested record, a set, an entity in the context, a slice) is not learned, and is always read by
+//! the scanner.
 //!
 //! Producers often build a context from a map, so its fields come in changing orders, and optional fields come
 //! and go. A request that matches a spelling up to its context, but whose context then differs from the learned
@@ -93,8 +94,8 @@ struct Read<'de> {
 
 impl Shape {
     /// The spelling of the request `bytes` (which start at offset `start` of the text the hole spans index),
-    /// given its holes in text order. `None` when the holes do not make a shape (a uid not compact, too many
-    /// fields).
+    /// given its holes in text order. `None` when the holes do not make a shape (a uid not matched in place, too
+    /// many fields, no context).
     pub(super) fn new(
         bytes: &[u8],
         start: usize,
@@ -225,7 +226,9 @@ impl Shape {
         let mut id = None;
         held.clear();
         // The step the text differs from the spelling at (`steps.len()`: the tail), if any, and whether it differs
-        // in the step's literal (the scan is then at the literal's start).
+        // in the step's literal (the scan is then at the literal's start). The steps are read as `run` reads them,
+        // here in a loop of its own that also tells where it stopped (through `run`, the hot loop measured up to 60
+        // instructions a decision more).
         let failed = 'read: {
             let mut steps = self.steps.iter();
             while let Some(Step { lit, part }) = steps.next() {
