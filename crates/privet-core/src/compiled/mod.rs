@@ -425,11 +425,12 @@ impl Compiled {
         if let Some(read) = self.shapes.read(text, start, cx, context_of, held) {
             return Some(read);
         }
-        let read = scan::request_at(text, start, cx, context_of, limits.max_slice_entities)?;
-        if read.0.entities.is_empty() && self.shapes.has_room() {
-            if let Some(shape) = scan::learn_at(text, start, cx, context_of) {
-                self.shapes.add(shape);
-            }
+        if !self.shapes.has_room() {
+            return scan::request_at(text, start, cx, context_of, limits.max_slice_entities);
+        }
+        let (read, shape) = scan::learn_at(text, start, cx, context_of, limits.max_slice_entities)?;
+        if let Some(shape) = shape {
+            self.shapes.add(shape);
         }
         Some(read)
     }

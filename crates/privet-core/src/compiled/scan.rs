@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::json::{Cx, ParsedEntity, ParsedRequest};
 use super::schema::{RecordTy, Ty, TypeId};
 use super::shape::{Hole, Scalar, Shape};
-use super::value::{AttrId, EntRef, Fields, Held, HeldField, Tags, Val};
+use super::value::{AttrId, EntRef, Fields, HELD_FIELDS, Held, HeldField, Tags, Val};
 
 /// Scans `text` as a request; `None` when it is not of the shape this scanner reads.
 #[cfg(test)]
@@ -45,23 +45,31 @@ pub(crate) fn request_at<'de, 'c>(
     Some((req, s.i))
 }
 
-/// Scans the request at `start` as `request_at` does and learns its spelling: `None` when it is not read, or not
-/// of a shape a [`Shape`] can hold (uids spelled as `slot_uid` matches them, context fields of type bool, long or
-/// string, no entity in the slice).
-pub(crate) fn learn_at<'c>(
-    text: &str,
+/// Scans the request at `start` as `request_at` does, learning its spelling on the way: the request, the offset
+/// just past it, and its spelling when it is of a shape a [`Shape`] can hold (uids spelled as `slot_uid` matches
+/// them, context fields of the types a shape reads, no entity in the slice). One pass: a request whose spelling
+/// cannot be learned costs what `request_at` costs, plus the values' spans noted until it proves unlearnable.
+pub(crate) fn learn_at<'de, 'c>(
+    text: &'de str,
     start: usize,
     cx: &mut Cx<'_>,
     context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
-) -> Option<Shape> {
+    max_slice: usize,
+) -> Option<((ParsedRequest<'de>, usize), Option<Shape>)> {
     let mut s = Scan::new(text, start);
-    s.learn = Learn::On(Vec::new());
-    let req = s.request(cx, context_of, 0)?;
-    let Learn::On(mut holes) = s.learn else { return None };
-    // A context given before the action is read after it: its holes come last.
-    holes.sort_by_key(|h| h.0);
-    let context = context_of(&req.action.1)?;
-    Shape::new(text.as_bytes().get(start..s.i)?, start, &holes, context)
+    // Room for a spelling's every value (one allocation).
+    s.learn = Learn::On(Vec::with_capacity(MAX_HOLES));
+    let req = s.request(cx, context_of, max_slice)?;
+    let shape = match std::mem::replace(&mut s.learn, Learn::Off) {
+        Learn::On(mut holes) if req.entities.is_empty() => {
+            // A context given before the action is read after it: its holes come last.
+            holes.sort_by_key(|h| h.0);
+            context_of(&req.action.1)
+                .and_then(|context| Shape::new(text.as_bytes().get(start..s.i)?, start, &holes, context))
+        }
+        _ => None,
+    };
+    Some(((req, s.i), shape))
 }
 
 impl<'de> Scan<'de> {
@@ -317,6 +325,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
         a.iter().zip(b).all(|(x, y)| x == y)
     }
 }
+
+/// The most values a learned spelling holds: the request's id, its three uids, its context's two ends and its
+/// fields (a shape holds at most `HELD_FIELDS`).
+const MAX_HOLES: usize = 6 + HELD_FIELDS;
 
 /// Whether a scan learns the spelling of what it reads (see `learn_at`).
 enum Learn {

@@ -424,7 +424,9 @@ mod tests {
             if request_at(&text, 0, &mut cx, &context_of, usize::MAX).is_some()
                 && shapes.read(&text, 0, &mut cx, &context_of, &mut held).is_none()
             {
-                shapes.add(learn_at(&text, 0, &mut cx, &context_of).expect("a learnable request"));
+                shapes.add(
+                    learn_at(&text, 0, &mut cx, &context_of, 0).and_then(|(_, s)| s).expect("a learnable request"),
+                );
                 learned += 1;
             }
         }
@@ -498,7 +500,11 @@ mod tests {
         };
         let shapes = Shapes::default();
         let mut cx = Cx::request(&schema, &names, &uids, &invalid);
-        shapes.add(learn_at(&spell(r#"{"s":"x","n":1,"b":true}"#, ""), 0, &mut cx, &context_of).expect("learnable"));
+        shapes.add(
+            learn_at(&spell(r#"{"s":"x","n":1,"b":true}"#, ""), 0, &mut cx, &context_of, 0)
+                .and_then(|(_, s)| s)
+                .expect("learnable"),
+        );
         let cases = [
             (r#"{"s":"y","n":2,"b":false}"#, "", true),
             (r#"{"b":false,"n":2,"s":"y"}"#, "", true),
@@ -558,7 +564,9 @@ mod tests {
             let mut cx = Cx::request(&schema, &names, &uids, &invalid);
             let context_of =
                 |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
-            shapes.add(learn_at(&spell("p", "r", 1), 0, &mut cx, &context_of).expect("learnable"));
+            shapes.add(
+                learn_at(&spell("p", "r", 1), 0, &mut cx, &context_of, 0).and_then(|(_, s)| s).expect("learnable"),
+            );
             for (p, r, n) in [("alice", "r2", 7), ("bob", "alice", -3), ("", "x", 0)] {
                 let text = spell(p, r, n);
                 let mut cx = Cx::request(&schema, &names, &uids, &invalid);
@@ -598,7 +606,7 @@ mod tests {
         let shapes = Shapes::default();
         let (a1, a2, a3) = (spell("a1"), spell("a2"), spell("a3"));
         let mut cx = Cx::request(&schema, &names, &uids, &invalid);
-        shapes.add(learn_at(&a1, 0, &mut cx, &context_of).expect("learnable"));
+        shapes.add(learn_at(&a1, 0, &mut cx, &context_of, 0).and_then(|(_, s)| s).expect("learnable"));
         assert!(shapes.read(&a1, 0, &mut cx, &context_of, &mut held()).is_some());
         assert!(shapes.read(&a2, 0, &mut cx, &context_of, &mut held()).is_some(), "a2's context type is a1's");
         assert!(shapes.read(&a3, 0, &mut cx, &context_of, &mut held()).is_none());
