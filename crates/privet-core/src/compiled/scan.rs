@@ -359,6 +359,14 @@ impl<'de> Scan<'de> {
         }
     }
 
+    /// Runs `read` with learning suspended: what it reads is one value of the spelling, not learned part by part.
+    fn unlearned<T>(&mut self, read: impl FnOnce(&mut Self) -> T) -> T {
+        let learn = std::mem::replace(&mut self.learn, Learn::Off);
+        let out = read(self);
+        self.learn = learn;
+        out
+    }
+
     /// When learning: what is being read cannot be learned.
     #[inline(always)]
     fn unlearnable(&mut self) {
@@ -556,13 +564,8 @@ impl<'de> Scan<'de> {
         Some((ty?, id?))
     }
 
-    /// The field of a record of type `rt` whose name the next string is, matched in place (see
-    /// `RecordTy::plain_names`); `None`, with the position unchanged, when none matches so.
-    fn field_key<'r>(&mut self, rt: &'r RecordTy) -> Option<&'r (AttrId, Ty, bool)> {
-        self.field_index(rt).and_then(|k| rt.fields.get(k))
-    }
-
-    /// As `field_key`, the field's index in `rt.fields`.
+    /// The index in `rt.fields` of the field of a record of type `rt` whose name the next string is, matched in
+    /// place (see `RecordTy::plain_names`); `None`, with the position unchanged, when none matches so.
     fn field_index(&mut self, rt: &RecordTy) -> Option<usize> {
         let first = *self.b.get(self.i + 1)?;
         for (k, name) in rt.plain_names.iter().enumerate() {
@@ -576,8 +579,8 @@ impl<'de> Scan<'de> {
     /// A context record of type `rt` read into `held`, its fields in the text's order, for a learned spelling
     /// whose context fields are in another order or are other fields (see `shape.rs`). It reads what `fields`
     /// reads, to the same fields, and leaves to `fields` (`None`) what it does not read here: a key not spelled
-    /// by its own bytes, a field of a type other than bool, long and string, more fields than `held` holds.
-    pub(super) fn held_fields(&mut self, rt: &RecordTy, held: &mut Held<'de>) -> Option<()> {
+    /// by its own bytes, a field with an entity or extension value (`Ty::is_data`), more fields than `held` holds.
+    pub(super) fn held_fields(&mut self, rt: &RecordTy, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
         // The fields read, by index (a record with more than 64 fields is left to `fields`).
@@ -598,6 +601,7 @@ impl<'de> Scan<'de> {
                     Ty::Bool => HeldField::value(*id, Val::Bool(self.bool()?)),
                     Ty::Long => HeldField::value(*id, Val::Long(self.long()?)),
                     Ty::String => HeldField::string(*id, self.str()?),
+                    ty if ty.is_data() => HeldField::value(*id, self.value(ty, cx)?),
                     _ => return None,
                 };
                 held.try_push(field).ok()?;
@@ -742,24 +746,30 @@ impl<'de> Scan<'de> {
         let mut required = 0;
         if !self.peek_is(b'}') {
             loop {
-                let (id, ty, req) = match self.field_key(rt) {
-                    Some(f) => f,
+                let k = match self.field_index(rt) {
+                    Some(k) => k,
                     None => {
                         let key = self.str()?;
-                        rt.fields.iter().find(|(a, _, _)| cx.names.name(*a) == key)?
+                        rt.fields.iter().position(|(a, _, _)| cx.names.name(*a) == key)?
                     }
                 };
+                let (id, ty, req) = rt.fields.get(k)?;
                 if out.get(..n)?.iter().any(|(a, _)| a == id) {
                     return None;
                 }
                 required += usize::from(*req);
                 self.colon()?;
                 let at = self.i;
-                let v = self.value(ty, cx)?;
-                match ty {
-                    Ty::Bool => self.hole(at, self.i, Hole::Field(*id, Scalar::Bool)),
-                    Ty::Long => self.hole(at, self.i, Hole::Field(*id, Scalar::Long)),
-                    Ty::String => self.hole(at, self.i, Hole::Field(*id, Scalar::String)),
+                let v = match ty {
+                    Ty::Bool | Ty::Long | Ty::String => self.value(ty, cx)?,
+                    // A set or record is one value of the spelling: what it holds is not learned apart.
+                    _ => self.unlearned(|s| s.value(ty, cx))?,
+                };
+                match (ty, u8::try_from(k)) {
+                    (Ty::Bool, _) => self.hole(at, self.i, Hole::Field(*id, Scalar::Bool)),
+                    (Ty::Long, _) => self.hole(at, self.i, Hole::Field(*id, Scalar::Long)),
+                    (Ty::String, _) => self.hole(at, self.i, Hole::Field(*id, Scalar::String)),
+                    (ty, Ok(k)) if ty.is_data() => self.hole(at, self.i, Hole::Field(*id, Scalar::Data(k))),
                     _ => self.unlearnable(),
                 }
                 *out.get_mut(n)? = (*id, v);
@@ -789,7 +799,7 @@ impl<'de> Scan<'de> {
     }
 
     /// A value of a schema type. Extension values are left to json.rs.
-    fn value(&mut self, ty: &Ty, cx: &mut Cx<'_>) -> Option<Val> {
+    pub(super) fn value(&mut self, ty: &Ty, cx: &mut Cx<'_>) -> Option<Val> {
         Some(match ty {
             Ty::Bool => Val::Bool(self.bool()?),
             Ty::Long => Val::Long(self.long()?),

@@ -7,9 +7,10 @@
 //! the scanner.
 //!
 //! A shape holds the three uids spelled `{"type": "T", "id": "x"}` (either key order, any whitespace; the type in
-//! the literal, the id a value), the request id, and context fields of type bool, long or string; a request with
-//! anything else (a nested record, a set, an entity in the context, a slice) is not learned, and is always read by
-//! the scanner.
+//! the literal, the id a value), the request id, and context fields of type bool, long or string, or sets and
+//! records of those (each set or record one value, read by the scanner's reader of values); a request with anything
+//! else (an entity or extension value in the context, a slice) is not learned, and is always read by the scanner.
+//! An entity in the context would resolve its uid before the whole text has matched.
 //!
 //! Producers often build a context from a map, so its fields come in changing orders, and optional fields come
 //! and go. A request that matches a spelling up to its context, but whose context then differs from the learned
@@ -51,6 +52,9 @@ pub(super) enum Scalar {
     Bool,
     Long,
     String,
+    /// A set or record without uids or extension values (`Ty::is_data`): the field's index in the fields of the
+    /// context type, read by the scanner's reader of values.
+    Data(u8),
 }
 
 /// A value a spelling reads.
@@ -152,59 +156,64 @@ impl Shape {
         self.steps.get(k).map_or(&self.tail, |s| &s.lit)
     }
 
-    /// Reads `steps` (literal, then value, each) at `s`'s position.
+    /// Reads `steps` (literal, then value, each) at `r`'s position.
     #[inline(always)]
-    fn run<'de>(
-        steps: &[Step],
-        s: &mut Scan<'de>,
-        uids: &mut [(TypeId, &'de str); 3],
-        id: &mut Option<serde_json::Value>,
-        held: &mut Held<'de>,
-    ) -> Option<()> {
+    fn run<'de>(&self, steps: &[Step], r: &mut Read<'de>, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<()> {
         for Step { lit, part } in steps {
-            s.word(lit)?;
+            r.s.word(lit)?;
             match part {
-                Part::Id => *id = Some(s.id()?),
-                Part::Uid(slot, t) => *uids.get_mut(usize::from(*slot))? = (*t, s.str()?),
-                Part::Field(a, k) => {
-                    let field = match k {
-                        Scalar::Bool => HeldField::value(*a, Val::Bool(s.bool()?)),
-                        Scalar::Long => HeldField::value(*a, Val::Long(s.long()?)),
-                        Scalar::String => HeldField::string(*a, s.str()?),
-                    };
-                    held.try_push(field).ok()?;
-                }
+                Part::Id => r.id = Some(r.s.id()?),
+                Part::Uid(slot, t) => *r.uids.get_mut(usize::from(*slot))? = (*t, r.s.str()?),
+                Part::Field(a, k) => held.try_push(self.field(&mut r.s, *a, *k, cx)?).ok()?,
             }
         }
         Some(())
+    }
+
+    /// The value of the context field `a` of type `kind` at `s`'s position.
+    #[inline(always)]
+    fn field<'de>(&self, s: &mut Scan<'de>, a: AttrId, kind: Scalar, cx: &mut Cx<'_>) -> Option<HeldField<'de>> {
+        Some(match kind {
+            Scalar::Bool => HeldField::value(a, Val::Bool(s.bool()?)),
+            Scalar::Long => HeldField::value(a, Val::Long(s.long()?)),
+            Scalar::String => HeldField::string(a, s.str()?),
+            Scalar::Data(k) => self.data(s, a, k, cx)?,
+        })
+    }
+
+    /// The value of the context field `a`, the `k`th of the context type, a set or record (out of line: the common
+    /// fields are scalars, read in the hot loop).
+    #[inline(never)]
+    fn data<'de>(&self, s: &mut Scan<'de>, a: AttrId, k: u8, cx: &mut Cx<'_>) -> Option<HeldField<'de>> {
+        Some(HeldField::value(a, s.value(&self.context.fields.get(usize::from(k))?.1, cx)?))
     }
 
     /// Reads the request at `start` of `text` again, its context field by field (as the scanner reads it: any
     /// order, optional fields present or not, whitespace), the rest as spelled.
     #[inline(never)]
     #[cold]
-    fn reread<'de>(&self, text: &'de str, start: usize, held: &mut Held<'de>) -> Option<Read<'de>> {
+    fn reread<'de>(&self, text: &'de str, start: usize, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<Read<'de>> {
         let mut r = Read { s: Scan::new(text, start), uids: [(0, ""); 3], id: None };
         held.clear();
-        Self::run(self.steps.get(..self.open.0)?, &mut r.s, &mut r.uids, &mut r.id, held)?;
-        self.resume(r, held)
+        self.run(self.steps.get(..self.open.0)?, &mut r, cx, held)?;
+        self.resume(r, cx, held)
     }
 
     /// Goes on reading a request whose steps before the one whose literal holds the context's `{` were read (`r`
     /// is at that literal's start): its context field by field, the rest as spelled.
     #[inline(never)]
     #[cold]
-    fn resume<'de>(&self, mut r: Read<'de>, held: &mut Held<'de>) -> Option<Read<'de>> {
+    fn resume<'de>(&self, mut r: Read<'de>, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<Read<'de>> {
         let ((os, oo), (cs, co)) = (self.open, self.close);
         r.s.word(self.lit(os).get(..oo)?)?;
         held.clear();
-        r.s.held_fields(&self.context, held)?;
+        r.s.held_fields(&self.context, cx, held)?;
         r.s.word(self.lit(cs).get(co..)?)?;
         if let Some(Step { part, .. }) = self.steps.get(cs) {
             // The step's value, then the steps after it, then the tail.
             let one = [Step { lit: Box::default(), part: *part }];
-            Self::run(&one, &mut r.s, &mut r.uids, &mut r.id, held)?;
-            Self::run(self.steps.get(cs + 1..)?, &mut r.s, &mut r.uids, &mut r.id, held)?;
+            self.run(&one, &mut r, cx, held)?;
+            self.run(self.steps.get(cs + 1..)?, &mut r, cx, held)?;
             r.s.word(&self.tail)?;
         }
         Some(r)
@@ -247,6 +256,7 @@ impl Shape {
                         Scalar::Bool => s.bool().map(|b| HeldField::value(*a, Val::Bool(b))),
                         Scalar::Long => s.long().map(|n| HeldField::value(*a, Val::Long(n))),
                         Scalar::String => s.str().map(|t| HeldField::string(*a, t)),
+                        Scalar::Data(k) => self.data(&mut s, *a, *k, cx),
                     }
                     .and_then(|f| held.try_push(f).ok()),
                 };
@@ -263,8 +273,8 @@ impl Shape {
             // otherwise, and it is read with its context field by field: from where the scan is when it differs
             // in the literal that holds the `{` (the usual case: the first field is another), else from the start.
             // A text that differs anywhere else does not have this spelling.
-            Some((k, true)) if k == self.open.0 => self.resume(Read { s, uids, id }, held)?,
-            Some((k, _)) if k >= self.open.0 && k <= self.close.0 => self.reread(text, start, held)?,
+            Some((k, true)) if k == self.open.0 => self.resume(Read { s, uids, id }, cx, held)?,
+            Some((k, _)) if k >= self.open.0 && k <= self.close.0 => self.reread(text, start, cx, held)?,
             Some(_) => return None,
         };
         // Uids are resolved only once the whole text has matched (resolving has effects: see the resolver).
@@ -362,7 +372,12 @@ mod tests {
 
     /// The schema, its names, its actions' uids, and each action's uid with its context type.
     fn world() -> (TypedSchema, Names, Uids, Vec<(EntRef, Arc<RecordTy>)>) {
-        let schema_json: serde_json::Value = serde_json::from_str(SCHEMA).unwrap();
+        world_of(SCHEMA)
+    }
+
+    /// [`world`] of another schema (in cedar's JSON schema form, namespace `N`).
+    fn world_of(schema: &str) -> (TypedSchema, Names, Uids, Vec<(EntRef, Arc<RecordTy>)>) {
+        let schema_json: serde_json::Value = serde_json::from_str(schema).unwrap();
         let mut names = Names::default();
         let schema = TypedSchema::from_json(&schema_json, &mut names).expect("schema");
         let mut uids = Uids::new(schema.types.len());
@@ -612,5 +627,80 @@ mod tests {
         assert!(shapes.read(&a3, 0, &mut cx, &context_of, &mut held()).is_none());
         let seed = RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 };
         assert!(json::parse_with(&a3, seed).is_none());
+    }
+
+    /// A context with a set and a record of data (no uid in them) is learned: the set and the record are each one
+    /// value of the spelling, whatever they hold, read as json.rs reads them (or refused as it refuses them); a
+    /// context with an entity field is not learned.
+    #[test]
+    fn contexts_with_sets_and_records_are_learned() {
+        const SCHEMA: &str = r#"{"N": {"entityTypes": {"U": {}, "R": {}},
+            "actions": {"a1": {"appliesTo": {"principalTypes": ["U"], "resourceTypes": ["R"], "context": {
+              "type": "Record", "attributes": {
+                "s": {"type": "String"},
+                "tags": {"type": "Set", "element": {"type": "String"}},
+                "lim": {"type": "Record", "required": false, "attributes": {
+                  "max": {"type": "Long"}, "zones": {"type": "Set", "element": {"type": "Long"}},
+                  "on": {"type": "Boolean", "required": false}}},
+                "who": {"type": "Entity", "name": "U", "required": false}}}}}}}}"#;
+        let (schema, names, uids, acts) = world_of(SCHEMA);
+        let invalid = std::cell::Cell::new(false);
+        let spell = |context: &str| {
+            format!(
+                r#"{{"principal":{{"type":"N::U","id":"p"}},"action":{{"type":"N::Action","id":"a1"}},"resource":{{"type":"N::R","id":"r"}},"context":{context}}}"#
+            )
+        };
+        let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+        let learn = |context: &str| {
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let ((_, end), shape) = learn_at(&spell(context), 0, &mut cx, &context_of, 0).expect("read");
+            assert_eq!(end, spell(context).len());
+            shape
+        };
+        // An entity in the context: read, not learned.
+        assert!(learn(r#"{"s":"x","tags":[],"who":{"type":"N::U","id":"p"}}"#).is_none());
+        let shapes = Shapes::default();
+        shapes.add(learn(r#"{"s":"x","tags":["a","b"],"lim":{"max":3,"zones":[1,2]}}"#).expect("learnable"));
+        let cases = [
+            (r#"{"s":"y","tags":[],"lim":{"max":-1,"zones":[]}}"#, true),
+            (r#"{"s":"y","tags":["a","a","c"],"lim":{"max":9,"zones":[3],"on":true}}"#, true),
+            (r#"{"s":"y","tags":[ "q" , "é" ],"lim":{ "zones":[1] , "max":2 }}"#, true),
+            // Another order, a field left out, an entity given: read field by field.
+            (r#"{"tags":["z"],"s":"y"}"#, true),
+            (r#"{"lim":{"max":1,"zones":[]},"tags":["z"],"s":"y","who":{"type":"N::U","id":"p"}}"#, false),
+            (r#"{"s":"y","tags":["a",1],"lim":{"max":3,"zones":[1,2]}}"#, false),
+            (r#"{"s":"y","tags":"a","lim":{"max":3,"zones":[1,2]}}"#, false),
+            (r#"{"s":"y","tags":["a"],"lim":{"zones":[1,2]}}"#, false),
+            (r#"{"s":"y","tags":["a"],"lim":{"max":3,"zones":[1,2],"x":1}}"#, false),
+            (r#"{"s":"y","tags":["a"],"lim":{"max":3,"max":4,"zones":[]}}"#, false),
+            (r#"{"s":"y","tags":["a"],"lim":{"max":3,"zones":[1.5]}}"#, false),
+            (r#"{"s":"y","tags":["a",],"lim":{"max":3,"zones":[]}}"#, false),
+        ];
+        for (context, read) in cases {
+            let text = spell(context);
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let context_of =
+                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            let mut held = held();
+            let ours = shapes.read(&text, 0, &mut cx, &context_of, &mut held);
+            let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 });
+            assert_eq!(ours.is_some(), read, "{text}");
+            let Some((ours, end)) = ours else { continue };
+            assert_eq!(end, text.len(), "{text}");
+            let theirs = theirs.unwrap_or_else(|| panic!("a shape read what json.rs refuses: {text}"));
+            assert!(same_context(ours.context.as_ref(), &held, theirs.context.as_ref()), "{text}");
+        }
+        // What json.rs refuses among those cases, a spelling refuses too (checked above only for what was read).
+        for (context, _) in cases {
+            let text = spell(context);
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let context_of =
+                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            let seed = RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 };
+            if json::parse_with(&text, seed).is_none() {
+                let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+                assert!(shapes.read(&text, 0, &mut cx, &context_of, &mut held()).is_none(), "{text}");
+            }
+        }
     }
 }
