@@ -12,8 +12,9 @@
 use smol_str::SmolStr;
 use std::sync::Arc;
 
+use super::ext::{self, Ext};
 use super::json::{Cx, ParsedEntity, ParsedRequest};
-use super::schema::{RecordTy, Ty, TypeId};
+use super::schema::{ExtTy, RecordTy, Ty, TypeId};
 use super::shape::{Hole, Scalar, Shape};
 use super::value::{AttrId, EntRef, Fields, HELD_FIELDS, Held, HeldField, Tags, Val};
 
@@ -579,7 +580,7 @@ impl<'de> Scan<'de> {
     /// A context record of type `rt` read into `held`, its fields in the text's order, for a learned spelling
     /// whose context fields are in another order or are other fields (see `shape.rs`). It reads what `fields`
     /// reads, to the same fields, and leaves to `fields` (`None`) what it does not read here: a key not spelled
-    /// by its own bytes, a field with an entity or extension value (`Ty::is_data`), more fields than `held` holds.
+    /// by its own bytes, a field with an entity in it (`Ty::is_data`), more fields than `held` holds.
     pub(super) fn held_fields(&mut self, rt: &RecordTy, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
@@ -762,7 +763,7 @@ impl<'de> Scan<'de> {
                 let at = self.i;
                 let v = match ty {
                     Ty::Bool | Ty::Long | Ty::String => self.value(ty, cx)?,
-                    // A set or record is one value of the spelling: what it holds is not learned apart.
+                    // A set, record or extension value is one value of the spelling: what it holds is not learned apart.
                     _ => self.unlearned(|s| s.value(ty, cx))?,
                 };
                 match (ty, u8::try_from(k)) {
@@ -798,7 +799,7 @@ impl<'de> Scan<'de> {
         Some(n)
     }
 
-    /// A value of a schema type. Extension values are left to json.rs.
+    /// A value of a schema type.
     pub(super) fn value(&mut self, ty: &Ty, cx: &mut Cx<'_>) -> Option<Val> {
         Some(match ty {
             Ty::Bool => Val::Bool(self.bool()?),
@@ -820,8 +821,38 @@ impl<'de> Scan<'de> {
                 }
                 Val::Ent(r)
             }
-            Ty::Ext(_) => return None,
+            Ty::Ext(et) => Val::Ext(Arc::new(self.extension(*et)?)),
         })
+    }
+
+    /// An extension value as json.rs reads one: `{"__extn": {"fn": .., "arg": ..}}` (`fn` and `arg` in either
+    /// order, each once, nothing else), `fn` the type's constructor and `arg` a string it accepts.
+    fn extension(&mut self, et: ExtTy) -> Option<Ext> {
+        self.eat(b'{')?;
+        self.ws();
+        if self.key_colon()? != "__extn" {
+            return None;
+        }
+        self.eat(b'{')?;
+        self.ws();
+        let (mut f, mut arg) = (None, None);
+        loop {
+            match self.key_colon()? {
+                "fn" if f.is_none() => f = Some(self.str()?),
+                "arg" if arg.is_none() => arg = Some(self.str()?),
+                _ => return None,
+            }
+            self.ws();
+            if self.eat(b',').is_none() {
+                break;
+            }
+            self.ws();
+        }
+        self.eat(b'}')?;
+        self.ws();
+        self.eat(b'}')?;
+        let f = f?;
+        (f == et.constructor()).then(|| ext::construct(f, arg?))?
     }
 }
 
@@ -1034,7 +1065,8 @@ pub(super) mod tests {
                   "context": {"type": "Record", "attributes": {
                     "s": {"type": "String"}, "n": {"type": "Long"}, "b": {"type": "Boolean", "required": false},
                     "set": {"type": "Set", "element": {"type": "String"}},
-                    "r": {"type": "Record", "required": false, "attributes": {"u": {"type": "Entity", "name": "U"}}}
+                    "r": {"type": "Record", "required": false, "attributes": {"u": {"type": "Entity", "name": "U"}}},
+                    "t": {"type": "Extension", "name": "datetime", "required": false}
                   }}}}}}}"#,
         )
         .unwrap();
@@ -1073,6 +1105,20 @@ pub(super) mod tests {
         let bools = ["true", "false", "null", "tru"];
         let sets = ["[]", r#"["a","b"]"#, r#"[ "a" , "a" ]"#, r#"["a",]"#, r#"[1]"#, "{}"];
         let recs = [r#"{"u":{"type":"N::U","id":"alice"}}"#, r#"{"u":{"type":"N::U","id":"zed"}}"#, "{}", r#"{"u":1}"#];
+        let exts = [
+            r#"{"__extn":{"fn":"datetime","arg":"2024-01-01"}}"#,
+            r#"{ "__extn" : { "arg" : "2024-01-01T10:00:00Z" , "fn" : "datetime" } }"#,
+            r#"{"__extn":{"fn":"datetime","arg":"2024-02-30"}}"#,
+            r#"{"__extn":{"fn":"decimal","arg":"1.0"}}"#,
+            r#"{"__extn":{"fn":"datetime","arg":"2024-01-01","fn":"datetime"}}"#,
+            r#"{"__extn":{"fn":"datetime"}}"#,
+            r#"{"__extn":{}}"#,
+            r#"{"fn":"datetime","arg":"2024-01-01"}"#,
+            r#""2024-01-01""#,
+            r#"{"__extn":{"fn":"datetime","arg":"2024-01-01"},"x":1}"#,
+            r#"{"__extn":{"fn":"datetime","arg":"2024-01-01"}}"#,
+            r#"{"__extn":{"fn":"datetime","arg":"2024-01-01","x":"y"}}"#,
+        ];
         let ids =
             ["5", r#""req-1""#, "null", "true", "-3", "18446744073709551615", "1.5", "[1]", "18446744073709551616"];
 
@@ -1090,6 +1136,9 @@ pub(super) mod tests {
             }
             if rng.pick(2) == 0 {
                 ctx_fields.push(format!(r#""r":{}"#, rng.choose(&recs, 2)));
+            }
+            if rng.pick(3) == 0 {
+                ctx_fields.push(format!(r#""t":{}"#, rng.choose(&exts, 2)));
             }
             match rng.pick(12) {
                 0 => ctx_fields.push(r#""zz":1"#.to_string()),

@@ -7,10 +7,10 @@
 //! the scanner.
 //!
 //! A shape holds the three uids spelled `{"type": "T", "id": "x"}` (either key order, any whitespace; the type in
-//! the literal, the id a value), the request id, and context fields of type bool, long or string, or sets and
-//! records of those (each set or record one value, read by the scanner's reader of values); a request with anything
-//! else (an entity or extension value in the context, a slice) is not learned, and is always read by the scanner.
-//! An entity in the context would resolve its uid before the whole text has matched.
+//! the literal, the id a value), the request id, and context fields of type bool, long, string or extension, or
+//! sets and records of those (each set, record or extension value one value of the spelling, read by the scanner's
+//! reader of values); a request with anything else (an entity in the context, a slice) is not learned, and is
+//! always read by the scanner. An entity in the context would resolve its uid before the whole text has matched.
 //!
 //! Producers often build a context from a map, so its fields come in changing orders, and optional fields come
 //! and go. A request that matches a spelling up to its context, but whose context then differs from the learned
@@ -52,7 +52,7 @@ pub(super) enum Scalar {
     Bool,
     Long,
     String,
-    /// A set or record without uids or extension values (`Ty::is_data`): the field's index in the fields of the
+    /// An extension value, or a set or record without uids (`Ty::is_data`): the field's index in the fields of the
     /// context type, read by the scanner's reader of values.
     Data(u8),
 }
@@ -181,8 +181,8 @@ impl Shape {
         })
     }
 
-    /// The value of the context field `a`, the `k`th of the context type, a set or record (out of line: the common
-    /// fields are scalars, read in the hot loop).
+    /// The value of the context field `a`, the `k`th of the context type, a set, record or extension value (out of
+    /// line: the common fields are scalars, read in the hot loop).
     #[inline(never)]
     fn data<'de>(&self, s: &mut Scan<'de>, a: AttrId, k: u8, cx: &mut Cx<'_>) -> Option<HeldField<'de>> {
         Some(HeldField::value(a, s.value(&self.context.fields.get(usize::from(k))?.1, cx)?))
