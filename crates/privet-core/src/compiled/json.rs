@@ -60,6 +60,23 @@ impl<'a> Cx<'a> {
         Cx { schema, names, resolve: Resolve::Request { uids, invalid } }
     }
 
+    /// Whether a uid read so far marked the request invalid (see [`Resolve::Request`]).
+    #[inline(always)]
+    pub(crate) fn invalid_mark(&self) -> bool {
+        match &self.resolve {
+            Resolve::Request { invalid, .. } => invalid.get(),
+            Resolve::Intern(_) => false,
+        }
+    }
+
+    /// Puts back the invalid mark `invalid_mark` gave, after a read that is abandoned.
+    #[inline(always)]
+    pub(crate) fn reset_invalid_mark(&self, mark: bool) {
+        if let Resolve::Request { invalid, .. } = &self.resolve {
+            invalid.set(mark);
+        }
+    }
+
     /// The reference for the uid `ty::id` (see [`Resolve`]).
     #[inline(always)]
     pub(crate) fn uid(&mut self, ty: TypeId, id: &str) -> EntRef {

@@ -580,7 +580,7 @@ impl<'de> Scan<'de> {
     /// A context record of type `rt` read into `held`, its fields in the text's order, for a learned spelling
     /// whose context fields are in another order or are other fields (see `shape.rs`). It reads what `fields`
     /// reads, to the same fields, and leaves to `fields` (`None`) what it does not read here: a key not spelled
-    /// by its own bytes, a field with an entity in it (`Ty::is_data`), more fields than `held` holds.
+    /// by its own bytes, more fields than `held` holds.
     pub(super) fn held_fields(&mut self, rt: &RecordTy, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
@@ -602,8 +602,7 @@ impl<'de> Scan<'de> {
                     Ty::Bool => HeldField::value(*id, Val::Bool(self.bool()?)),
                     Ty::Long => HeldField::value(*id, Val::Long(self.long()?)),
                     Ty::String => HeldField::string(*id, self.str()?),
-                    ty if ty.is_data() => HeldField::value(*id, self.value(ty, cx)?),
-                    _ => return None,
+                    ty => HeldField::value(*id, self.value(ty, cx)?),
                 };
                 held.try_push(field).ok()?;
                 self.ws();
@@ -763,15 +762,16 @@ impl<'de> Scan<'de> {
                 let at = self.i;
                 let v = match ty {
                     Ty::Bool | Ty::Long | Ty::String => self.value(ty, cx)?,
-                    // A set, record or extension value is one value of the spelling: what it holds is not learned apart.
+                    // A set, record, entity or extension value is one value of the spelling: what it holds is not
+                    // learned apart.
                     _ => self.unlearned(|s| s.value(ty, cx))?,
                 };
                 match (ty, u8::try_from(k)) {
                     (Ty::Bool, _) => self.hole(at, self.i, Hole::Field(*id, Scalar::Bool)),
                     (Ty::Long, _) => self.hole(at, self.i, Hole::Field(*id, Scalar::Long)),
                     (Ty::String, _) => self.hole(at, self.i, Hole::Field(*id, Scalar::String)),
-                    (ty, Ok(k)) if ty.is_data() => self.hole(at, self.i, Hole::Field(*id, Scalar::Data(k))),
-                    _ => self.unlearnable(),
+                    (_, Ok(k)) => self.hole(at, self.i, Hole::Field(*id, Scalar::Data(k))),
+                    (_, Err(_)) => self.unlearnable(),
                 }
                 *out.get_mut(n)? = (*id, v);
                 n += 1;

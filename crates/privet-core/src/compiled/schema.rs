@@ -25,19 +25,6 @@ pub(crate) enum Ty {
     Ext(ExtTy),
 }
 
-impl Ty {
-    /// Whether a value of this type is made from its JSON text alone, with no entity uid to resolve in it (a bool,
-    /// long, string or extension value, or a set or record of such).
-    pub(crate) fn is_data(&self) -> bool {
-        match self {
-            Ty::Bool | Ty::Long | Ty::String | Ty::Ext(_) => true,
-            Ty::Set(elem) => elem.is_data(),
-            Ty::Record(rt) => rt.fields.iter().all(|(_, ty, _)| ty.is_data()),
-            Ty::Entity(_) => false,
-        }
-    }
-}
-
 /// The four extension types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ExtTy {

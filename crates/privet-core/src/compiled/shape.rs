@@ -7,10 +7,11 @@
 //! the scanner.
 //!
 //! A shape holds the three uids spelled `{"type": "T", "id": "x"}` (either key order, any whitespace; the type in
-//! the literal, the id a value), the request id, and context fields of type bool, long, string or extension, or
-//! sets and records of those (each set, record or extension value one value of the spelling, read by the scanner's
-//! reader of values); a request with anything else (an entity in the context, a slice) is not learned, and is
-//! always read by the scanner. An entity in the context would resolve its uid before the whole text has matched.
+//! the literal, the id a value), the request id, and the context's fields: bools, longs and strings read in the hot
+//! loop, any other value (a set, record, entity or extension value) as one value of the spelling, read by the
+//! scanner's reader of values. A request with a slice is not learned, and is always read by the scanner. An entity
+//! in the context is resolved where it is read, before the whole text has matched: a read that fails after it puts
+//! back the request's invalid mark it may have set (see `Shapes::read`).
 //!
 //! Producers often build a context from a map, so its fields come in changing orders, and optional fields come
 //! and go. A request that matches a spelling up to its context, but whose context then differs from the learned
@@ -52,8 +53,8 @@ pub(super) enum Scalar {
     Bool,
     Long,
     String,
-    /// An extension value, or a set or record without uids (`Ty::is_data`): the field's index in the fields of the
-    /// context type, read by the scanner's reader of values.
+    /// Any other value (a set, record, entity or extension value): the field's index in the fields of the context
+    /// type, read by the scanner's reader of values.
     Data(u8),
 }
 
@@ -181,8 +182,8 @@ impl Shape {
         })
     }
 
-    /// The value of the context field `a`, the `k`th of the context type, a set, record or extension value (out of
-    /// line: the common fields are scalars, read in the hot loop).
+    /// The value of the context field `a`, the `k`th of the context type, not a scalar (out of line: the common
+    /// fields are scalars, read in the hot loop).
     #[inline(never)]
     fn data<'de>(&self, s: &mut Scan<'de>, a: AttrId, k: u8, cx: &mut Cx<'_>) -> Option<HeldField<'de>> {
         Some(HeldField::value(a, s.value(&self.context.fields.get(usize::from(k))?.1, cx)?))
@@ -315,10 +316,14 @@ impl Shapes {
         context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
         held: &mut Held<'de>,
     ) -> Option<(ParsedRequest<'de>, usize)> {
+        // An entity in a context is resolved where it is read, which may mark the request invalid (see
+        // `Resolve::Request`); a spelling that then does not match leaves the mark as it found it.
+        let mark = cx.invalid_mark();
         for slot in &self.0 {
             if let Some(r) = slot.get()?.read(text, start, cx, context_of, held) {
                 return Some(r);
             }
+            cx.reset_invalid_mark(mark);
         }
         None
     }
@@ -629,12 +634,13 @@ mod tests {
         assert!(json::parse_with(&a3, seed).is_none());
     }
 
-    /// A context with a set and a record of data (no uid in them) is learned: the set and the record are each one
-    /// value of the spelling, whatever they hold, read as json.rs reads them (or refused as it refuses them); a
-    /// context with an entity field is not learned.
+    /// A context with a set, a record, entities and an extension value is learned: each is one value of the
+    /// spelling, whatever it holds, read as json.rs reads it (or refused as it refuses it), with the same invalid
+    /// mark (an id an enumerated type does not have); a request a spelling does not read leaves the mark unset, even
+    /// when it failed after resolving such an id.
     #[test]
-    fn contexts_with_sets_and_records_are_learned() {
-        const SCHEMA: &str = r#"{"N": {"entityTypes": {"U": {}, "R": {}},
+    fn contexts_with_sets_records_and_entities_are_learned() {
+        const SCHEMA: &str = r#"{"N": {"entityTypes": {"U": {}, "R": {}, "E": {"enum": ["x", "y"]}},
             "actions": {"a1": {"appliesTo": {"principalTypes": ["U"], "resourceTypes": ["R"], "context": {
               "type": "Record", "attributes": {
                 "s": {"type": "String"},
@@ -642,65 +648,102 @@ mod tests {
                 "lim": {"type": "Record", "required": false, "attributes": {
                   "max": {"type": "Long"}, "zones": {"type": "Set", "element": {"type": "Long"}},
                   "on": {"type": "Boolean", "required": false}}},
-                "who": {"type": "Entity", "name": "U", "required": false}}}}}}}}"#;
-        let (schema, names, uids, acts) = world_of(SCHEMA);
-        let invalid = std::cell::Cell::new(false);
-        let spell = |context: &str| {
+                "who": {"type": "Entity", "name": "U", "required": false},
+                "e": {"type": "Entity", "name": "E", "required": false},
+                "at": {"type": "Extension", "name": "datetime", "required": false}}}}}}}}"#;
+        let (schema, names, mut uids, acts) = world_of(SCHEMA);
+        uids.intern(schema.type_id("N::U").unwrap(), "p");
+        uids.intern(schema.type_id("N::E").unwrap(), "x");
+        let spell = |context: &str, after: &str| {
             format!(
-                r#"{{"principal":{{"type":"N::U","id":"p"}},"action":{{"type":"N::Action","id":"a1"}},"resource":{{"type":"N::R","id":"r"}},"context":{context}}}"#
+                r#"{{"principal":{{"type":"N::U","id":"p"}},"action":{{"type":"N::Action","id":"a1"}},"resource":{{"type":"N::R","id":"r"}},"context":{context}{after}}}"#
             )
         };
-        let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
-        let learn = |context: &str| {
-            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
-            let ((_, end), shape) = learn_at(&spell(context), 0, &mut cx, &context_of, 0).expect("read");
-            assert_eq!(end, spell(context).len());
-            shape
-        };
-        // An entity in the context: read, not learned.
-        assert!(learn(r#"{"s":"x","tags":[],"who":{"type":"N::U","id":"p"}}"#).is_none());
+        let learned = r#"{"s":"x","tags":["a","b"],"lim":{"max":3,"zones":[1,2]},"e":{"type":"N::E","id":"x"},"at":{"__extn":{"fn":"datetime","arg":"2024-01-01"}}}"#;
         let shapes = Shapes::default();
-        shapes.add(learn(r#"{"s":"x","tags":["a","b"],"lim":{"max":3,"zones":[1,2]}}"#).expect("learnable"));
-        let cases = [
-            (r#"{"s":"y","tags":[],"lim":{"max":-1,"zones":[]}}"#, true),
-            (r#"{"s":"y","tags":["a","a","c"],"lim":{"max":9,"zones":[3],"on":true}}"#, true),
-            (r#"{"s":"y","tags":[ "q" , "é" ],"lim":{ "zones":[1] , "max":2 }}"#, true),
-            // Another order, a field left out, an entity given: read field by field.
-            (r#"{"tags":["z"],"s":"y"}"#, true),
-            (r#"{"lim":{"max":1,"zones":[]},"tags":["z"],"s":"y","who":{"type":"N::U","id":"p"}}"#, false),
-            (r#"{"s":"y","tags":["a",1],"lim":{"max":3,"zones":[1,2]}}"#, false),
-            (r#"{"s":"y","tags":"a","lim":{"max":3,"zones":[1,2]}}"#, false),
-            (r#"{"s":"y","tags":["a"],"lim":{"zones":[1,2]}}"#, false),
-            (r#"{"s":"y","tags":["a"],"lim":{"max":3,"zones":[1,2],"x":1}}"#, false),
-            (r#"{"s":"y","tags":["a"],"lim":{"max":3,"max":4,"zones":[]}}"#, false),
-            (r#"{"s":"y","tags":["a"],"lim":{"max":3,"zones":[1.5]}}"#, false),
-            (r#"{"s":"y","tags":["a",],"lim":{"max":3,"zones":[]}}"#, false),
-        ];
-        for (context, read) in cases {
-            let text = spell(context);
+        {
+            let invalid = std::cell::Cell::new(false);
             let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let context_of =
+                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            let ((_, end), shape) = learn_at(&spell(learned, ""), 0, &mut cx, &context_of, 0).expect("read");
+            assert_eq!(end, spell(learned, "").len());
+            shapes.add(shape.expect("learnable"));
+        }
+        let e = |id: &str| format!(r#"{{"type":"N::E","id":"{id}"}}"#);
+        let at = r#"{"__extn":{"fn":"datetime","arg":"2025-06-30T12:00:00Z"}}"#;
+        let cases = [
+            (format!(r#"{{"s":"y","tags":[],"lim":{{"max":-1,"zones":[]}},"e":{},"at":{at}}}"#, e("y")), "", true),
+            (
+                format!(
+                    r#"{{"s":"y","tags":["a","a"],"lim":{{"max":9,"zones":[3],"on":true}},"e":{},"at":{at}}}"#,
+                    e("z")
+                ),
+                "",
+                true,
+            ),
+            (
+                format!(r#"{{"s":"y","tags":[ "q" ],"lim":{{ "zones":[1] , "max":2 }},"e":{},"at":{at}}}"#, e("x")),
+                "",
+                true,
+            ),
+            // Another order, fields left out, an entity given: read field by field.
+            (r#"{"tags":["z"],"s":"y"}"#.to_string(), "", true),
+            (format!(r#"{{"e":{},"who":{{"type":"N::U","id":"q"}},"tags":["z"],"s":"y"}}"#, e("z")), "", true),
+            // Refused, by the spelling and by json.rs.
+            (format!(r#"{{"s":"y","tags":["a",1],"lim":{{"max":3,"zones":[]}},"e":{},"at":{at}}}"#, e("x")), "", false),
+            (format!(r#"{{"s":"y","tags":["a"],"lim":{{"zones":[1,2]}},"e":{},"at":{at}}}"#, e("x")), "", false),
+            (
+                format!(r#"{{"s":"y","tags":["a"],"lim":{{"max":3,"zones":[],"x":1}},"e":{},"at":{at}}}"#, e("x")),
+                "",
+                false,
+            ),
+            (
+                format!(r#"{{"s":"y","tags":["a"],"lim":{{"max":3,"zones":[1.5]}},"e":{},"at":{at}}}"#, e("x")),
+                "",
+                false,
+            ),
+            (
+                format!(
+                    r#"{{"s":"y","tags":[],"lim":{{"max":3,"zones":[]}},"e":{{"type":"N::U","id":"p"}},"at":{at}}}"#
+                ),
+                "",
+                false,
+            ),
+            (
+                format!(r#"{{"s":"y","tags":[],"lim":{{"max":3,"zones":[]}},"e":{},"at":"2024-01-01"}}"#, e("x")),
+                "",
+                false,
+            ),
+            // Spelled as learned up to its end, then not: an id the enumerated type lacks was resolved on the way.
+            (
+                format!(r#"{{"s":"y","tags":[],"lim":{{"max":3,"zones":[]}},"e":{},"at":{at}}}"#, e("z")),
+                r#","id":4"#,
+                false,
+            ),
+        ];
+        for (context, after, read) in &cases {
+            let text = spell(context, after);
+            let (ours_invalid, theirs_invalid) = (std::cell::Cell::new(false), std::cell::Cell::new(false));
+            let mut cx = Cx::request(&schema, &names, &uids, &ours_invalid);
             let context_of =
                 |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
             let mut held = held();
             let ours = shapes.read(&text, 0, &mut cx, &context_of, &mut held);
+            let mut cx = Cx::request(&schema, &names, &uids, &theirs_invalid);
             let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 });
-            assert_eq!(ours.is_some(), read, "{text}");
-            let Some((ours, end)) = ours else { continue };
+            assert_eq!(ours.is_some(), *read, "{text}");
+            let Some((ours, end)) = ours else {
+                assert!(!ours_invalid.get(), "a spelling that did not read {text} marked it invalid");
+                if after.is_empty() {
+                    assert!(theirs.is_none(), "json.rs reads what the spelling refuses: {text}");
+                }
+                continue;
+            };
             assert_eq!(end, text.len(), "{text}");
             let theirs = theirs.unwrap_or_else(|| panic!("a shape read what json.rs refuses: {text}"));
             assert!(same_context(ours.context.as_ref(), &held, theirs.context.as_ref()), "{text}");
-        }
-        // What json.rs refuses among those cases, a spelling refuses too (checked above only for what was read).
-        for (context, _) in cases {
-            let text = spell(context);
-            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
-            let context_of =
-                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
-            let seed = RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 };
-            if json::parse_with(&text, seed).is_none() {
-                let mut cx = Cx::request(&schema, &names, &uids, &invalid);
-                assert!(shapes.read(&text, 0, &mut cx, &context_of, &mut held()).is_none(), "{text}");
-            }
+            assert_eq!(ours_invalid.get(), theirs_invalid.get(), "{text}");
         }
     }
 }
