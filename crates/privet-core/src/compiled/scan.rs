@@ -542,18 +542,28 @@ impl<'de> Scan<'de> {
         self.i = at;
         self.eat(b'{')?;
         self.ws();
-        let (mut ty, mut id) = (None, None);
+        if self.key_is("__entity") {
+            self.colon()?;
+            let inner = self.uid_text()?;
+            self.ws();
+            self.eat(b'}')?;
+            return Some(inner);
+        }
+        self.string_pair("type", "id")
+    }
+
+    /// The rest of an object whose `{` and the whitespace after it were read: its two string members `a` and `b`
+    /// (their values, in that order), given in either order, each once, nothing else, up to its `}`.
+    fn string_pair(&mut self, a: &str, b: &str) -> Option<(&'de str, &'de str)> {
+        let (mut x, mut y) = (None, None);
         loop {
-            match self.key_colon()? {
-                "__entity" if ty.is_none() && id.is_none() => {
-                    let inner = self.uid_text()?;
-                    self.ws();
-                    self.eat(b'}')?;
-                    return Some(inner);
-                }
-                "type" if ty.is_none() => ty = Some(self.str()?),
-                "id" if id.is_none() => id = Some(self.str()?),
-                _ => return None,
+            let key = self.key_colon()?;
+            if key == a && x.is_none() {
+                x = Some(self.str()?);
+            } else if key == b && y.is_none() {
+                y = Some(self.str()?);
+            } else {
+                return None;
             }
             self.ws();
             if self.eat(b',').is_none() {
@@ -562,7 +572,7 @@ impl<'de> Scan<'de> {
             self.ws();
         }
         self.eat(b'}')?;
-        Some((ty?, id?))
+        Some((x?, y?))
     }
 
     /// The index in `rt.fields` of the field of a record of type `rt` whose name the next string is, matched in
@@ -835,24 +845,10 @@ impl<'de> Scan<'de> {
         }
         self.eat(b'{')?;
         self.ws();
-        let (mut f, mut arg) = (None, None);
-        loop {
-            match self.key_colon()? {
-                "fn" if f.is_none() => f = Some(self.str()?),
-                "arg" if arg.is_none() => arg = Some(self.str()?),
-                _ => return None,
-            }
-            self.ws();
-            if self.eat(b',').is_none() {
-                break;
-            }
-            self.ws();
-        }
-        self.eat(b'}')?;
+        let (f, arg) = self.string_pair("fn", "arg")?;
         self.ws();
         self.eat(b'}')?;
-        let f = f?;
-        (f == et.constructor()).then(|| ext::construct(f, arg?))?
+        (f == et.constructor()).then(|| ext::construct(f, arg))?
     }
 }
 
