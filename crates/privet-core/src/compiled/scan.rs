@@ -873,8 +873,13 @@ fn object_end(b: &[u8], start: usize) -> Option<usize> {
     if b.get(start) != Some(&b'{') {
         return None;
     }
-    let mut i = start;
-    let mut depth = 0usize;
+    closed_after(b, start + 1)
+}
+
+/// Just past the bracket that closes the one opened just before `i`: brackets of either kind counted, strings
+/// stepped over, what is inside not checked. `None` when it is not closed.
+fn closed_after(b: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 1usize;
     loop {
         match *b.get(i)? {
             b'"' => i = string_after(b, i)?,
@@ -883,7 +888,7 @@ fn object_end(b: &[u8], start: usize) -> Option<usize> {
                 i += 1;
             }
             b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
+                depth -= 1;
                 i += 1;
                 if depth == 0 {
                     return Some(i);
@@ -925,19 +930,11 @@ pub(crate) fn next_element(b: &[u8], end: usize) -> Option<Option<usize>> {
 /// on its own.
 pub(crate) fn element_end(b: &[u8], start: usize) -> Option<usize> {
     let mut i = start;
-    let mut depth = 0usize;
     loop {
         match *b.get(i)? {
             b'"' => i = string_after(b, i)?,
-            b'{' | b'[' => {
-                depth += 1;
-                i += 1;
-            }
-            b'}' | b']' if depth > 0 => {
-                depth -= 1;
-                i += 1;
-            }
-            b',' | b']' if depth == 0 => break,
+            b'{' | b'[' => i = closed_after(b, i + 1)?,
+            b',' | b']' => break,
             b'}' => return None,
             _ => i += 1,
         }
