@@ -13,6 +13,12 @@
 //! in the context is resolved where it is read, before the whole text has matched: a read that fails after it puts
 //! back the request's invalid mark it may have set (see `Shapes::read`).
 //!
+//! The spellings of a policy set whose actions have several context types differ in the context: a request's
+//! action, read before its context, tells which of them can read it (`Shapes::read` passes over the others), and
+//! the one to try goes on from where the spelling that read the action stopped when they are alike up to there
+//! (`Shape::prefix`). Before, a request for the fifth context type learned was read up to its context by the four
+//! spellings before its own.
+//!
 //! Producers often build a context from a map, so its fields come in changing orders, and optional fields come
 //! and go. A request that matches a spelling up to its context, but whose context then differs from the learned
 //! one, has its context read field by field (`Scan::held_fields`, which reads what the scanner reads) and the
@@ -25,9 +31,10 @@ use super::scan::Scan;
 use super::schema::{RecordTy, TypeId};
 use super::value::{AttrId, EntRef, Fields, HELD_FIELDS, Held, HeldField, Val};
 
-/// How many spellings a compiled policy set learns. A request that matches none of them costs a failed
-/// comparison per learned spelling, most of them within a few bytes.
-const SLOTS: usize = 8;
+/// How many spellings a compiled policy set learns: one for each context type its actions have, and each way of
+/// spelling requests a producer has. A request is tried against the spellings of its action's context type only
+/// (see `Shapes::read`); one that matches none of them costs a failed comparison per such spelling.
+const SLOTS: usize = 16;
 
 /// The most context fields a shape holds.
 const MAX_FIELDS: usize = HELD_FIELDS;
@@ -48,7 +55,7 @@ pub(super) enum Hole {
 }
 
 /// The type of a context field a shape holds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Scalar {
     Bool,
     Long,
@@ -59,16 +66,19 @@ pub(super) enum Scalar {
 }
 
 /// A value a spelling reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
     Id,
+    /// The id of the principal (slot 0) or resource (2), of this type.
     Uid(u8, TypeId),
+    /// The id of the action, of this type: resolved where it is read, to check its context type (see `Miss`).
+    Action(TypeId),
     /// A context field: its attribute, and its type.
     Field(AttrId, Scalar),
 }
 
 /// The bytes before a value (they must be there as they are; possibly none), and the value.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 struct Step {
     lit: Box<[u8]>,
     part: Part,
@@ -88,12 +98,43 @@ pub(crate) struct Shape {
     /// The context type the fields were read with: the learning request's action's. A request whose action has
     /// another context type does not match.
     context: Arc<RecordTy>,
+    /// The spellings with the same steps up to and including the action, which precedes the context, have the same
+    /// `prefix`: the slot of the first of them (see `Shapes::add`); a spelling whose context comes first has a
+    /// `prefix` of its own.
+    prefix: usize,
 }
 
 /// What a spelling has read of a request so far.
 struct Read<'de> {
     s: Scan<'de>,
+    /// The principal (slot 0) and resource (2), resolved once the whole text has matched.
     uids: [(TypeId, &'de str); 3],
+    /// The action, resolved where it is read.
+    action: Option<(TypeId, EntRef)>,
+    id: Option<serde_json::Value>,
+}
+
+/// Why a spelling did not read a request.
+#[derive(Debug, Clone, Copy)]
+enum Miss {
+    /// The text differs from the spelling before its action.
+    Text,
+    /// The request's action is one whose requests have another context type (the address of its `RecordTy`;
+    /// `None`: no context type, no plan): no spelling of this one's context type reads it.
+    Action(Option<*const RecordTy>),
+    /// The request's action has this spelling's context type, and the text differs from the spelling after it.
+    After,
+}
+
+/// A request read by a spelling up to and including its action, which precedes its context, when the action has
+/// another context type: a spelling with the same `prefix` goes on from there.
+struct Upto<'de> {
+    /// The step after the action's.
+    step: usize,
+    /// Where the scan is, just after the action's id.
+    at: usize,
+    uids: [(TypeId, &'de str); 3],
+    action: (TypeId, EntRef),
     id: Option<serde_json::Value>,
 }
 
@@ -129,7 +170,7 @@ impl Shape {
                 Hole::Id => Part::Id,
                 Hole::Uid(slot, t) => {
                     *uids.get_mut(usize::from(slot))? = true;
-                    Part::Uid(slot, t)
+                    if slot == 1 { Part::Action(t) } else { Part::Uid(slot, t) }
                 }
                 // A context field is within the context's braces.
                 Hole::Field(a, k) if open.is_some() && close.is_none() => Part::Field(a, k),
@@ -149,7 +190,14 @@ impl Shape {
         }
         let tail = bytes.get(at.checked_sub(start)?..)?.into();
         let (open, close) = (open?, close?);
-        (uids == [true; 3]).then(|| Shape { steps: steps.into(), tail, open, close, context: context.clone() })
+        (uids == [true; 3]).then(|| Shape {
+            steps: steps.into(),
+            tail,
+            open,
+            close,
+            context: context.clone(),
+            prefix: usize::MAX,
+        })
     }
 
     /// The literal of step `k`, or the tail for `k == steps.len()`.
@@ -159,16 +207,37 @@ impl Shape {
 
     /// Reads `steps` (literal, then value, each) at `r`'s position.
     #[inline(always)]
-    fn run<'de>(&self, steps: &[Step], r: &mut Read<'de>, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<()> {
+    fn run<'de>(
+        &self,
+        steps: &[Step],
+        r: &mut Read<'de>,
+        cx: &mut Cx<'_>,
+        held: &mut Held<'de>,
+        of: Of<'_>,
+    ) -> Option<()> {
         for Step { lit, part } in steps {
             r.s.word(lit)?;
             match part {
                 Part::Id => r.id = Some(r.s.id()?),
                 Part::Uid(slot, t) => *r.uids.get_mut(usize::from(*slot))? = (*t, r.s.str()?),
+                Part::Action(t) => r.action = Some((*t, self.action(&mut r.s, *t, cx, of)?)),
                 Part::Field(a, k) => held.try_push(self.field(&mut r.s, *a, *k, cx)?).ok()?,
             }
         }
         Some(())
+    }
+
+    /// The action whose id is the string at `s`'s position, of type `ty`, resolved, if its requests have this
+    /// spelling's context type.
+    fn action(&self, s: &mut Scan<'_>, ty: TypeId, cx: &mut Cx<'_>, of: Of<'_>) -> Option<EntRef> {
+        let action = cx.uid(ty, s.str()?);
+        of(&action).is_some_and(|c| Arc::ptr_eq(c, &self.context)).then_some(action)
+    }
+
+    /// The steps up to and including the action's, when the action precedes the context.
+    fn up_to_action(&self) -> Option<&[Step]> {
+        let k = self.steps.iter().position(|s| matches!(s.part, Part::Action(_)))?;
+        (k < self.open.0).then(|| self.steps.get(..=k)).flatten()
     }
 
     /// The value of the context field `a` of type `kind` at `s`'s position.
@@ -193,18 +262,25 @@ impl Shape {
     /// order, optional fields present or not, whitespace), the rest as spelled.
     #[inline(never)]
     #[cold]
-    fn reread<'de>(&self, text: &'de str, start: usize, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<Read<'de>> {
-        let mut r = Read { s: Scan::new(text, start), uids: [(0, ""); 3], id: None };
+    fn reread<'de>(
+        &self,
+        text: &'de str,
+        start: usize,
+        cx: &mut Cx<'_>,
+        held: &mut Held<'de>,
+        of: Of<'_>,
+    ) -> Option<Read<'de>> {
+        let mut r = Read { s: Scan::new(text, start), uids: [(0, ""); 3], action: None, id: None };
         held.clear();
-        self.run(self.steps.get(..self.open.0)?, &mut r, cx, held)?;
-        self.resume(r, cx, held)
+        self.run(self.steps.get(..self.open.0)?, &mut r, cx, held, of)?;
+        self.resume(r, cx, held, of)
     }
 
     /// Goes on reading a request whose steps before the one whose literal holds the context's `{` were read (`r`
     /// is at that literal's start): its context field by field, the rest as spelled.
     #[inline(never)]
     #[cold]
-    fn resume<'de>(&self, mut r: Read<'de>, cx: &mut Cx<'_>, held: &mut Held<'de>) -> Option<Read<'de>> {
+    fn resume<'de>(&self, mut r: Read<'de>, cx: &mut Cx<'_>, held: &mut Held<'de>, of: Of<'_>) -> Option<Read<'de>> {
         let ((os, oo), (cs, co)) = (self.open, self.close);
         r.s.word(self.lit(os).get(..oo)?)?;
         held.clear();
@@ -213,34 +289,45 @@ impl Shape {
         if let Some(Step { part, .. }) = self.steps.get(cs) {
             // The step's value, then the steps after it, then the tail.
             let one = [Step { lit: Box::default(), part: *part }];
-            self.run(&one, &mut r, cx, held)?;
-            self.run(self.steps.get(cs + 1..)?, &mut r, cx, held)?;
+            self.run(&one, &mut r, cx, held, of)?;
+            self.run(self.steps.get(cs + 1..)?, &mut r, cx, held, of)?;
             r.s.word(&self.tail)?;
         }
         Some(r)
     }
 
     /// Reads the request at `start` of `text` if it has this spelling: the request and the offset just past its
-    /// closing brace, as `scan::request_at` gives them.
+    /// closing brace, as `scan::request_at` gives them. When `go_on`, from `upto`, where a spelling of the same
+    /// `prefix` stopped; when the action precedes the context and has another context type, what was read up to
+    /// there is left in `upto` (else `None`).
     #[inline(always)]
-    fn read<'de, 'c>(
+    fn read<'de>(
         &self,
         text: &'de str,
         start: usize,
         cx: &mut Cx<'_>,
-        context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+        of: Of<'_>,
         held: &mut Held<'de>,
-    ) -> Option<(ParsedRequest<'de>, usize)> {
+        upto: &mut Option<Upto<'de>>,
+        go_on: bool,
+    ) -> Result<(ParsedRequest<'de>, usize), Miss> {
         let mut s = Scan::new(text, start);
         let mut uids: [(TypeId, &str); 3] = [(0, ""); 3];
+        let mut action = None;
         let mut id = None;
+        let mut first = 0;
+        if go_on {
+            if let Some(u) = upto.take() {
+                (s.i, uids, action, id, first) = (u.at, u.uids, Some(u.action), u.id, u.step);
+            }
+        }
         held.clear();
         // The step the text differs from the spelling at (`steps.len()`: the tail), if any, and whether it differs
         // in the step's literal (the scan is then at the literal's start). The steps are read as `run` reads them,
         // here in a loop of its own that also tells where it stopped (through `run`, the hot loop measured up to 60
         // instructions a decision more).
         let failed = 'read: {
-            let mut steps = self.steps.iter();
+            let mut steps = self.steps.get(first..).unwrap_or_default().iter();
             while let Some(Step { lit, part }) = steps.next() {
                 // Counted from what is left of the iteration: nothing is counted while steps match.
                 let Some(()) = s.word(lit) else { break 'read Some((self.steps.len() - steps.len() - 1, true)) };
@@ -252,6 +339,28 @@ impl Shape {
                             Some(())
                         }
                         _ => None,
+                    },
+                    // An action of another context type ends the read: no spelling of this one reads the request.
+                    Part::Action(t) => match s.str().map(|a| cx.uid(*t, a)) {
+                        Some(a) => match of(&a) {
+                            Some(c) if Arc::ptr_eq(c, &self.context) => {
+                                action = Some((*t, a));
+                                Some(())
+                            }
+                            Some(c) => {
+                                let step = self.steps.len() - steps.len();
+                                *upto = (step <= self.open.0).then(|| Upto {
+                                    step,
+                                    at: s.i,
+                                    uids,
+                                    action: (*t, a),
+                                    id: id.take(),
+                                });
+                                return Err(Miss::Action(Some(Arc::as_ptr(c))));
+                            }
+                            None => return Err(Miss::Action(None)),
+                        },
+                        None => None,
                     },
                     Part::Field(a, kind) => match kind {
                         Scalar::Bool => s.bool().map(|b| HeldField::value(*a, Val::Bool(b))),
@@ -267,23 +376,30 @@ impl Shape {
             }
             s.word(&self.tail).is_none().then_some((self.steps.len(), true))
         };
-        let r = match failed {
-            None => Read { s, uids, id },
+        // Once the action has been read, the request is known to have this spelling's context type.
+        let miss = match action.is_some() {
+            true => Miss::After,
+            false => Miss::Text,
+        };
+        let Read { s, uids, action, id } = match failed {
+            None => Read { s, uids, action, id },
             // The text differs from the spelling within the steps that read the context (from the one whose
             // literal holds its `{` to the one whose literal holds its end): its context may only be spelled
             // otherwise, and it is read with its context field by field: from where the scan is when it differs
             // in the literal that holds the `{` (the usual case: the first field is another), else from the start.
             // A text that differs anywhere else does not have this spelling.
-            Some((k, true)) if k == self.open.0 => self.resume(Read { s, uids, id }, cx, held)?,
-            Some((k, _)) if k >= self.open.0 && k <= self.close.0 => self.reread(text, start, cx, held)?,
-            Some(_) => return None,
+            Some((k, true)) if k == self.open.0 => {
+                self.resume(Read { s, uids, action, id }, cx, held, of).ok_or(miss)?
+            }
+            Some((k, _)) if k >= self.open.0 && k <= self.close.0 => {
+                self.reread(text, start, cx, held, of).ok_or(miss)?
+            }
+            Some(_) => return Err(miss),
         };
-        // Uids are resolved only once the whole text has matched (resolving has effects: see the resolver).
-        let [(pt, p), (at, a), (rt, r_)] = r.uids;
-        let action = cx.uid(at, a);
-        if !context_of(&action).is_some_and(|c| Arc::ptr_eq(c, &self.context)) {
-            return None;
-        }
+        // The principal and resource are resolved only once the whole text has matched (resolving has effects:
+        // see the resolver). Every spelling has an action part, so a text that matched has its action.
+        let (at, action) = action.ok_or(Miss::Text)?;
+        let [(pt, p), _, (rt, r_)] = uids;
         let principal = cx.uid(pt, p);
         let resource = cx.uid(rt, r_);
         let req = ParsedRequest {
@@ -294,11 +410,14 @@ impl Shape {
             context: Some(Fields::Held(held.len() as u8)),
             raw_context: None,
             entities: Vec::new(),
-            id: r.id,
+            id,
         };
-        Some((req, r.s.i))
+        Ok((req, s.i))
     }
 }
+
+/// The context type of an action's requests (`Compiled::context_of`).
+type Of<'c> = &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>;
 
 /// The spellings a compiled policy set has learned, tried in the order they were learned.
 #[derive(Debug, Default)]
@@ -313,17 +432,41 @@ impl Shapes {
         text: &'de str,
         start: usize,
         cx: &mut Cx<'_>,
-        context_of: &'c dyn Fn(&EntRef) -> Option<&'c Arc<RecordTy>>,
+        context_of: Of<'c>,
         held: &mut Held<'de>,
     ) -> Option<(ParsedRequest<'de>, usize)> {
         // An entity in a context is resolved where it is read, which may mark the request invalid (see
         // `Resolve::Request`); a spelling that then does not match leaves the mark as it found it.
         let mark = cx.invalid_mark();
+        // The context type of the request's action, once a spelling has read the action: the spellings of other
+        // context types are passed over (each would read up to its context before it failed). A policy set whose
+        // actions have several context types has a spelling for each.
+        let mut context: Option<*const RecordTy> = None;
+        // What the spelling that found the action read up to it, and that spelling's `prefix`: a spelling with the
+        // same prefix goes on from there.
+        let mut upto: Option<Upto<'de>> = None;
+        let mut upto_prefix = usize::MAX;
         for slot in &self.0 {
-            if let Some(r) = slot.get()?.read(text, start, cx, context_of, held) {
-                return Some(r);
+            let shape = slot.get()?;
+            if context.is_some_and(|c| !std::ptr::eq(c, Arc::as_ptr(&shape.context))) {
+                continue;
             }
+            let go_on = shape.prefix == upto_prefix;
+            let miss = match shape.read(text, start, cx, context_of, held, &mut upto, go_on) {
+                Ok(r) => return Some(r),
+                Err(miss) => miss,
+            };
             cx.reset_invalid_mark(mark);
+            match miss {
+                Miss::Text => {}
+                Miss::After => context = Some(Arc::as_ptr(&shape.context)),
+                // An action without a plan: no spelling reads the request.
+                Miss::Action(None) => return None,
+                Miss::Action(c) => {
+                    context = c;
+                    upto_prefix = shape.prefix;
+                }
+            }
         }
         None
     }
@@ -334,10 +477,18 @@ impl Shapes {
     }
 
     /// Keeps `shape` in the first free slot (if another thread takes it first, `shape` is dropped).
-    pub(crate) fn add(&self, shape: Shape) {
-        if let Some(slot) = self.0.iter().find(|s| s.get().is_none()) {
-            let _ = slot.set(shape);
-        }
+    pub(crate) fn add(&self, mut shape: Shape) {
+        let Some(free) = self.0.iter().position(|s| s.get().is_none()) else { return };
+        // Its prefix: the first earlier spelling's with the same steps up to the action, else its own slot (a
+        // spelling whose context precedes its action has its slot, so no other has its prefix).
+        let ours = shape.up_to_action();
+        shape.prefix = self.0[..free]
+            .iter()
+            .position(|other| ours.is_some() && other.get().is_some_and(|o| o.up_to_action() == ours))
+            .unwrap_or(free);
+        // Another thread may have taken the slot: the spelling is dropped (its prefix names that slot, and is
+        // never compared).
+        let _ = self.0[free].set(shape);
     }
 }
 
@@ -632,6 +783,89 @@ mod tests {
         assert!(shapes.read(&a3, 0, &mut cx, &context_of, &mut held()).is_none());
         let seed = RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 };
         assert!(json::parse_with(&a3, seed).is_none());
+    }
+
+    /// Spellings of actions with other context types: a request goes to the spelling of its action's context type,
+    /// going on from where a spelling with the same steps up to the action stopped (their `prefix` is one), and reads
+    /// as json.rs reads it; an action without a plan is read by no spelling, and leaves the invalid mark as it was.
+    #[test]
+    fn requests_go_to_the_spelling_of_their_actions_context_type() {
+        let (schema, names, uids, acts) = world();
+        let context_of = |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+        let spell = |ws: &str, act: &str, p: &str, context: &str| {
+            format!(
+                r#"{{"id":{ws}4,"principal":{{"type":"N::U","id":"{p}"}},"action":{{"type":"N::Action","id":"{act}"}},"resource":{{"type":"N::R","id":"r"}},"context":{context}}}"#
+            )
+        };
+        let context_first = |act: &str, context: &str| {
+            format!(
+                r#"{{"context":{context},"principal":{{"type":"N::U","id":"p"}},"action":{{"type":"N::Action","id":"{act}"}},"resource":{{"type":"N::R","id":"r"}}}}"#
+            )
+        };
+        let shapes = Shapes::default();
+        for text in [
+            spell("", "a1", "p", r#"{"s":"x","n":1}"#),
+            spell("", "a3", "p", r#"{"s":"x","n":1,"b":true}"#),
+            spell(" ", "a3", "p", r#"{"s":"x","n":1,"b":true}"#),
+            context_first("a3", r#"{"s":"x","n":1,"b":true}"#),
+        ] {
+            let invalid = std::cell::Cell::new(false);
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            assert!(shapes.read(&text, 0, &mut cx, &context_of, &mut held()).is_none(), "{text}");
+            shapes.add(learn_at(&text, 0, &mut cx, &context_of, 0).and_then(|(_, s)| s).expect("learnable"));
+        }
+        // The second has the first's steps up to its action; the third is spaced otherwise; the fourth's context
+        // comes first.
+        let prefixes: Vec<usize> = shapes.0.iter().filter_map(|s| s.get()).map(|s| s.prefix).collect();
+        assert_eq!(prefixes, [0, 0, 2, 3]);
+
+        let a3 = [r#"{"s":"y","n":22,"b":false}"#, r#"{"b":true,"n":-5,"s":""}"#];
+        let mut cases: Vec<(String, bool)> = Vec::new();
+        for (p, context) in [("q", a3[0]), ("é中", a3[1])] {
+            cases.push((spell("", "a3", p, context), true));
+            cases.push((spell(" ", "a3", p, context), true));
+            cases.push((context_first("a3", context), true));
+            cases.push((spell("", "a2", p, r#"{"n":3,"s":"z"}"#), true));
+        }
+        // Refused by json.rs too: `b` missing from a3's context, an unknown field, an action without a plan.
+        cases.push((spell("", "a3", "p", r#"{"s":"x","n":1}"#), false));
+        cases.push((spell("", "a1", "p", r#"{"s":"x","n":1,"c":true}"#), false));
+        cases.push((spell("", "nope", "p", r#"{"s":"x","n":1}"#), false));
+        cases.push((spell(" ", "nope", "p", r#"{"s":"x","n":1}"#), false));
+        for (text, readable) in cases {
+            let invalid = std::cell::Cell::new(false);
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let context_of =
+                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            let mut held = held();
+            let ours = shapes.read(&text, 0, &mut cx, &context_of, &mut held);
+            assert!(!invalid.get(), "{text}");
+            let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 });
+            let Some((ours, end)) = ours else {
+                assert!(!readable, "no spelling read {text}");
+                continue;
+            };
+            assert!(readable && end == text.len(), "{text}");
+            let theirs = theirs.unwrap_or_else(|| panic!("a shape read what json.rs refuses: {text}"));
+            assert_eq!(
+                (&ours.principal, &ours.action, &ours.resource),
+                (&theirs.principal, &theirs.action, &theirs.resource)
+            );
+            // json.rs holds a context given before the action as text, read with the action's type when decided.
+            let theirs_context = match (&theirs.context, &theirs.raw_context) {
+                (Some(f), None) => f.to_vec(&super::super::value::held()),
+                (None, Some(raw)) => {
+                    let ty = context_of(&theirs.action.1).expect("a planned action");
+                    let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+                    json::record_value(&mut cx, ty, raw.get()).expect("a valid context").to_vec()
+                }
+                _ => panic!("json.rs read a context and held one: {text}"),
+            };
+            let mut ours_context = ours.context.as_ref().expect("a context").to_vec(&held);
+            ours_context.sort_by_key(|f| f.0);
+            assert_eq!(ours_context, theirs_context, "{text}");
+            assert_eq!(ours.id, theirs.id, "{text}");
+        }
     }
 
     /// A context with a set, a record, entities and an extension value is learned: each is one value of the
