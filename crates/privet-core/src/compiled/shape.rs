@@ -868,6 +868,60 @@ mod tests {
         }
     }
 
+    /// A context of up to `HELD_FIELDS` fields is learned (a privacy workload's context can well have ten or
+    /// twenty); a larger one is not, and its requests are read by the scanner: either way as json.rs reads them.
+    #[test]
+    fn contexts_of_many_fields_are_learned_up_to_the_held_fields() {
+        use super::super::value::HELD_FIELDS;
+        for n in [10, 20, HELD_FIELDS, HELD_FIELDS + 1] {
+            let attrs: Vec<String> = (0..n).map(|i| format!(r#""f{i}": {{"type": "Long"}}"#)).collect();
+            let schema = String::from(
+                r#"{"N": {"entityTypes": {"U": {}, "R": {}}, "actions": {"a": {"appliesTo": {
+                    "principalTypes": ["U"], "resourceTypes": ["R"], "context": {"type": "Record", "attributes": {"#,
+            ) + &attrs.join(", ")
+                + "}}}}}}}";
+            let (schema, names, uids, acts) = world_of(&schema);
+            let spell = |k: i64| {
+                let fields: Vec<String> = (0..n).map(|i| format!(r#""f{i}":{}"#, k * 100 + i as i64)).collect();
+                format!(
+                    r#"{{"principal":{{"type":"N::U","id":"p"}},"action":{{"type":"N::Action","id":"a"}},"resource":{{"type":"N::R","id":"r"}},"context":{{{}}}}}"#,
+                    fields.join(",")
+                )
+            };
+            let shapes = Shapes::default();
+            let invalid = std::cell::Cell::new(false);
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let context_of =
+                |a: &EntRef| -> Option<&Arc<RecordTy>> { acts.iter().find(|(e, _)| e == a).map(|(_, c)| c) };
+            let ((_, end), shape) = learn_at(&spell(1), 0, &mut cx, &context_of, 0).expect("the scanner reads it");
+            assert_eq!(end, spell(1).len());
+            assert_eq!(shape.is_some(), n <= HELD_FIELDS, "{n} fields");
+            assert!(shape.is_some() || n > 20, "a context of {n} fields is not learned");
+            if let Some(shape) = shape {
+                shapes.add(shape);
+            }
+            let text = spell(7);
+            let mut held = held();
+            let ours = shapes.read(&text, 0, &mut cx, &context_of, &mut held);
+            assert_eq!(ours.is_some(), n <= HELD_FIELDS, "{n} fields");
+            let ours = match ours {
+                Some((r, _)) => r.context.expect("a context").to_vec(&held),
+                None => request_at(&text, 0, &mut cx, &context_of, 0)
+                    .expect("the scanner reads it")
+                    .0
+                    .context
+                    .expect("a context")
+                    .to_vec(&held),
+            };
+            let mut ours = ours;
+            ours.sort_by_key(|f| f.0);
+            let mut cx = Cx::request(&schema, &names, &uids, &invalid);
+            let theirs = json::parse_with(&text, RequestSeed { cx: &mut cx, context_of: &context_of, max_slice: 100 })
+                .expect("json.rs reads it");
+            assert_eq!(Some(ours), theirs.context.map(|f| f.to_vec(&held)), "{n} fields");
+        }
+    }
+
     /// A context with a set, a record, entities and an extension value is learned: each is one value of the
     /// spelling, whatever it holds, read as json.rs reads it (or refused as it refuses it), with the same invalid
     /// mark (an id an enumerated type does not have); a request a spelling does not read leaves the mark unset, even

@@ -89,7 +89,7 @@ impl PartialEq for Val {
 }
 
 /// The most context fields a request read by a learned spelling holds in place (see `shape.rs`).
-pub(crate) const HELD_FIELDS: usize = 8;
+pub(crate) const HELD_FIELDS: usize = 32;
 
 /// A buffer on the deciding function's stack that a learned spelling reads a request's context fields into, so
 /// that a request whose policies read only fields of its context allocates no record for it. The fields are in
