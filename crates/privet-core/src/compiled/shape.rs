@@ -297,9 +297,9 @@ impl Shape {
     }
 
     /// Reads the request at `start` of `text` if it has this spelling: the request and the offset just past its
-    /// closing brace, as `scan::request_at` gives them. When `go_on`, from `upto`, where a spelling of the same
-    /// `prefix` stopped; when the action precedes the context and has another context type, what was read up to
-    /// there is left in `upto` (else `None`).
+    /// closing brace, as `scan::request_at` gives them. From `upto` when it holds where a spelling of the same
+    /// `prefix` stopped (it is then emptied); when the action precedes the context and has another context type,
+    /// what was read up to there is left in `upto` (else `None`).
     #[inline(always)]
     fn read<'de>(
         &self,
@@ -309,17 +309,14 @@ impl Shape {
         of: Of<'_>,
         held: &mut Held<'de>,
         upto: &mut Option<Upto<'de>>,
-        go_on: bool,
     ) -> Result<(ParsedRequest<'de>, usize), Miss> {
         let mut s = Scan::new(text, start);
         let mut uids: [(TypeId, &str); 3] = [(0, ""); 3];
         let mut action = None;
         let mut id = None;
         let mut first = 0;
-        if go_on {
-            if let Some(u) = upto.take() {
-                (s.i, uids, action, id, first) = (u.at, u.uids, Some(u.action), u.id, u.step);
-            }
+        if let Some(u) = upto.take() {
+            (s.i, uids, action, id, first) = (u.at, u.uids, Some(u.action), u.id, u.step);
         }
         held.clear();
         // The step the text differs from the spelling at (`steps.len()`: the tail), if any, and whether it differs
@@ -451,8 +448,10 @@ impl Shapes {
             if context.is_some_and(|c| !std::ptr::eq(c, Arc::as_ptr(&shape.context))) {
                 continue;
             }
-            let go_on = shape.prefix == upto_prefix;
-            let miss = match shape.read(text, start, cx, context_of, held, &mut upto, go_on) {
+            if shape.prefix != upto_prefix {
+                upto = None;
+            }
+            let miss = match shape.read(text, start, cx, context_of, held, &mut upto) {
                 Ok(r) => return Some(r),
                 Err(miss) => miss,
             };
