@@ -441,13 +441,7 @@ impl Bundle {
         if meta.semantics == Semantics::FailClosed {
             for (uid, path) in [(&prepared.principal, "principal"), (&prepared.resource, "resource")] {
                 if entities.get(uid).is_none() {
-                    errors.push(
-                        DecisionError::new(
-                            ErrorCode::EntityNotFound,
-                            format!("entity `{uid}` is in neither the store nor the request's entities"),
-                        )
-                        .at(path),
-                    );
+                    errors.push(DecisionError::entity_not_found(uid, path));
                 }
             }
             if !errors.is_empty() {

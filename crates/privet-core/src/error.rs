@@ -124,6 +124,15 @@ impl DecisionError {
         }
     }
 
+    /// In fail-closed mode: the request's principal or resource (`path`) is neither stored nor in its slice.
+    pub(crate) fn entity_not_found(uid: &cedar_policy::EntityUid, path: &str) -> Self {
+        DecisionError::new(
+            ErrorCode::EntityNotFound,
+            format!("entity `{uid}` is in neither the store nor the request's entities"),
+        )
+        .at(path)
+    }
+
     /// Sets the field path.
     pub fn at(mut self, path: impl Into<String>) -> Self {
         self.path = Some(path.into());

@@ -93,6 +93,7 @@ fn random_worlds_decide_as_cedar_policy() {
     assert!(stats.overrides > 0 && stats.reparents > 0 && stats.faulty_slices > 0, "the generator collapsed: slices");
     assert!(stats.batched > 0, "no request was batched");
     assert!(share(stats.compiled) >= 0.25, "too few requests reached the compiled path");
+    assert!(stats.compiled_not_found > 0, "the compiled path denied no request for a missing entity");
     assert!(stats.policies * 10 >= tried * 7, "most generated policies must validate: {} of {tried}", stats.policies);
 }
 
@@ -179,6 +180,20 @@ fn run_world(world: &World, n: usize, stats: &mut Stats) {
             match (!shaped || exact.id.as_ref() == echoed, !shaped || closed.id.as_ref() == echoed) {
                 (true, true) => Ok(()),
                 _ => Err(format!("the request's id {echoed:?} is not echoed: {:?}, {:?}", exact.id, closed.id)),
+            }
+        });
+        // A principal or resource not stored, in a request without a slice: in fail-closed mode the compiled path
+        // denies it itself, with the errors cedar's path gives (their messages and fields too). (With a slice
+        // cedar's path decides; its message for a cyclic slice names any vertex of the cycle, so is not compared.)
+        let outcome = outcome.and_then(|()| match exists || req.slice.is_some() {
+            true => Ok(()),
+            false => {
+                stats.compiled_not_found += usize::from(world.closed.decide_json_compiled(&text).is_some());
+                let reference = world.closed.decide_json_reference(&text);
+                match closed == reference {
+                    true => Ok(()),
+                    false => Err(format!("fail-closed mode: cedar's path decides {reference:?}, Privet {closed:?}")),
+                }
             }
         });
         if let Err(msg) = outcome {

@@ -23,12 +23,15 @@ mod value;
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
+use std::str::FromStr;
 use std::sync::Arc;
 
+use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::decision::{Decision, PolicyEffect, PolicyInfo, Verdict};
+use crate::error::DecisionError;
 use crate::limits::{Limits, check_json_depth};
 use crate::manifest::Semantics;
 
@@ -492,8 +495,17 @@ impl Compiled {
         let (Val::Ent(p), Val::Ent(r)) = (&vars[0], &vars[2]) else { return None };
         // Both stored, as their fact words say (computed only without a slice), or else looked up.
         let known = slice.is_empty() && facts::stored(facts[0]) && facts::stored(facts[1]);
-        if semantics == Semantics::FailClosed && !known && (!env.exists(p) || !env.exists(r)) {
-            return None;
+        if semantics == Semantics::FailClosed && !known {
+            let missing: ArrayVec<(&EntRef, &str), 2> =
+                [(p, "principal"), (r, "resource")].into_iter().filter(|(e, _)| !env.exists(e)).collect();
+            if !missing.is_empty() {
+                // Cedar's path denies such a request before any policy is evaluated (`Bundle::authorize_with`); with
+                // a slice, it may first refuse the slice, so it decides.
+                return match slice.is_empty() {
+                    true => self.not_found(store, &missing, id, carry),
+                    false => None,
+                };
+            }
         }
         // Which of the plan's policies (in id order, see `build`) are satisfied.
         let mut small = [false; 64];
@@ -533,6 +545,30 @@ impl Compiled {
             infos.push(carry.infos.get(i)?.clone());
         }
         Some(Decision { id, ..Decision::determined_by(verdict, &infos, carry.hash.clone()) })
+    }
+
+    /// The deny cedar's path gives in fail-closed mode for a request whose principal or resource (each with its
+    /// field) is not stored: an `entity_not_found` error for each, naming the uid as cedar writes it.
+    #[cold]
+    #[inline(never)]
+    fn not_found(
+        &self,
+        store: &FastStore,
+        missing: &[(&EntRef, &str)],
+        id: Option<Value>,
+        carry: &Carry,
+    ) -> Option<Decision> {
+        let mut errors = Vec::with_capacity(missing.len());
+        for (e, path) in missing {
+            let (ty, name) = match e {
+                EntRef::Known(k) => store.uids.uid(*k).map(|(t, id)| (*t, &**id))?,
+                EntRef::Local(l) => (l.0, &*l.1),
+            };
+            let ty = cedar_policy::EntityTypeName::from_str(&self.schema.types.get(ty as usize)?.name).ok()?;
+            let uid = cedar_policy::EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(name));
+            errors.push(DecisionError::entity_not_found(&uid, path));
+        }
+        Some(Decision { id, ..Decision::deny_with(errors, carry.hash.clone()) })
     }
 
     /// The request's entity slice, with ancestors computed. `None` when it cannot be parsed or when it changes the
