@@ -25,7 +25,7 @@ pub struct Stats {
     pub batched: usize,
     /// Requests the compiled path answered (the rest took cedar's path inside Privet).
     pub compiled: usize,
-    /// Requests without a slice whose principal or resource is not stored, that the compiled path denied in
+    /// Requests whose principal or resource is neither stored nor in the slice, that the compiled path denied in
     /// fail-closed mode.
     pub compiled_not_found: usize,
     pub policies: usize,
@@ -41,7 +41,7 @@ impl Stats {
             "random_worlds: seed {seed:#x}: {} worlds, {} requests in {secs:.1} s; cedar: allow {} ({:.1}%), deny {} \
              ({:.1}%), refused {} ({:.1}%), policy errors on {} ({:.1}%), principal/resource missing on {}; slices {} \
              ({} overriding stored entities, {} re-parenting, {} invalid), invalid contexts {}; batched {}; \
-             answered by the compiled path {} ({:.1}%), {} of them missing entities in fail-closed mode; policies {} kept of {} generated ({} failed validation, {:.1}%; {} unparsed)",
+             answered by the compiled path {} ({:.1}%); fail-closed, missing principal or resource denied by the compiled path {}; policies {} kept of {} generated ({} failed validation, {:.1}%; {} unparsed)",
             self.worlds,
             self.requests,
             self.allow,

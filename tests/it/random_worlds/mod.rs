@@ -182,13 +182,15 @@ fn run_world(world: &World, n: usize, stats: &mut Stats) {
                 _ => Err(format!("the request's id {echoed:?} is not echoed: {:?}, {:?}", exact.id, closed.id)),
             }
         });
-        // A principal or resource not stored, in a request without a slice: in fail-closed mode the compiled path
-        // denies it itself, with the errors cedar's path gives (their messages and fields too). (With a slice
-        // cedar's path decides; its message for a cyclic slice names any vertex of the cycle, so is not compared.)
-        let outcome = outcome.and_then(|()| match exists || req.slice.is_some() {
-            true => Ok(()),
-            false => {
-                stats.compiled_not_found += usize::from(world.closed.decide_json_compiled(&text).is_some());
+        // A principal or resource neither stored nor in the slice: in fail-closed mode the compiled path denies it
+        // itself, with the errors cedar's path gives (their messages and fields too). (When the compiled path
+        // leaves the request, cedar's path decides it: its message for a cyclic slice names any vertex of the
+        // cycle, so is not compared.)
+        let denied = !exists && world.closed.decide_json_compiled(&text).is_some();
+        let outcome = outcome.and_then(|()| match denied {
+            false => Ok(()),
+            true => {
+                stats.compiled_not_found += 1;
                 let reference = world.closed.decide_json_reference(&text);
                 match closed == reference {
                     true => Ok(()),

@@ -499,12 +499,9 @@ impl Compiled {
             let missing: ArrayVec<(&EntRef, &str), 2> =
                 [(p, "principal"), (r, "resource")].into_iter().filter(|(e, _)| !env.exists(e)).collect();
             if !missing.is_empty() {
-                // Cedar's path denies such a request before any policy is evaluated (`Bundle::authorize_with`); with
-                // a slice, it may first refuse the slice, so it decides.
-                return match slice.is_empty() {
-                    true => self.not_found(store, &missing, id, carry),
-                    false => None,
-                };
+                // Cedar's path denies such a request before any policy is evaluated (`Bundle::authorize_with`),
+                // once it has taken the slice, which the compiled path has read and checked as it would.
+                return self.not_found(store, &missing, id, carry);
             }
         }
         // Which of the plan's policies (in id order, see `build`) are satisfied.
@@ -548,7 +545,8 @@ impl Compiled {
     }
 
     /// The deny cedar's path gives in fail-closed mode for a request whose principal or resource (each with its
-    /// field) is not stored: an `entity_not_found` error for each, naming the uid as cedar writes it.
+    /// field) is neither stored nor in the slice: an `entity_not_found` error for each, naming the uid as cedar
+    /// writes it.
     #[cold]
     #[inline(never)]
     fn not_found(
