@@ -238,8 +238,16 @@ fn batches(lines: &[String], size: usize) -> Vec<String> {
     lines.chunks(size).map(|c| format!("[{}]", c.join(","))).collect()
 }
 
+/// 'a' or 'd', and whether the decision carried errors; 'n' for a fail-closed deny whose every error is
+/// `entity_not_found` (the principal or resource is not stored: cedar evaluates such a request, Privet's fail-closed
+/// mode denies it by design; `report.mjs` does not count it as a disagreement, nor as an error).
 fn verdict(d: &privet::Decision) -> (u8, bool) {
-    (if d.is_allowed() { b'a' } else { b'd' }, !d.errors.is_empty())
+    let not_found = !d.errors.is_empty() && d.errors.iter().all(|e| e.code == privet::ErrorCode::EntityNotFound);
+    match (d.is_allowed(), not_found) {
+        (true, _) => (b'a', !d.errors.is_empty()),
+        (false, true) => (b'n', false),
+        (false, false) => (b'd', !d.errors.is_empty()),
+    }
 }
 
 fn main() {

@@ -137,7 +137,9 @@ if (args.engine === 'privet') {
   engine.decide(storeLines[0]);
   proc.load_ms = Number(process.hrtime.bigint() - t0) / 1e6;
   proc.wasm_bytes = wasm.length;
-  const v = (d) => [d.decision === 'allow' ? 'a' : 'd', d.errors.length > 0];
+  // 'n': a fail-closed deny for a principal or resource not stored (see `verdict` in main.rs).
+  const notFound = (d) => d.decision !== 'allow' && d.errors.length > 0 && d.errors.every((e) => e.code === 'entity_not_found');
+  const v = (d) => (notFound(d) ? ['n', false] : [d.decision === 'allow' ? 'a' : 'd', d.errors.length > 0]);
   run('store', storeLines, (l) => v(engine.decide(l)));
   run('store-object', storeLines, (l) => v(engine.decide(JSON.parse(l))));
   run('slice', sliceLines, (l) => v(engine.decide(l)));
