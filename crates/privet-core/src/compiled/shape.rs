@@ -220,18 +220,32 @@ impl Shape {
             match part {
                 Part::Id => r.id = Some(r.s.id()?),
                 Part::Uid(slot, t) => *r.uids.get_mut(usize::from(*slot))? = (*t, r.s.str()?),
-                Part::Action(t) => r.action = Some((*t, self.action(&mut r.s, *t, cx, of)?)),
+                Part::Action(t) => r.action = Some((*t, self.action(&mut r.s, *t, cx, of)?.ok()?)),
                 Part::Field(a, k) => held.try_push(self.field(&mut r.s, *a, *k, cx)?).ok()?,
             }
         }
         Some(())
     }
 
-    /// The action whose id is the string at `s`'s position, of type `ty`, resolved, if its requests have this
-    /// spelling's context type.
-    fn action(&self, s: &mut Scan<'_>, ty: TypeId, cx: &mut Cx<'_>, of: Of<'_>) -> Option<EntRef> {
+    /// The action whose id is the string at `s`'s position (`None`: no string there), of type `ty`, resolved: `Ok`
+    /// when its requests have this spelling's context type, else `Err` with their context type (the address of its
+    /// `RecordTy`; `None`: the action has no plan).
+    #[inline(always)]
+    fn action(
+        &self,
+        s: &mut Scan<'_>,
+        ty: TypeId,
+        cx: &mut Cx<'_>,
+        of: Of<'_>,
+    ) -> Option<Result<EntRef, (EntRef, Option<*const RecordTy>)>> {
         let action = cx.uid(ty, s.str()?);
-        of(&action).is_some_and(|c| Arc::ptr_eq(c, &self.context)).then_some(action)
+        Some(match of(&action) {
+            Some(c) if Arc::ptr_eq(c, &self.context) => Ok(action),
+            other => {
+                let context = other.map(Arc::as_ptr);
+                Err((action, context))
+            }
+        })
     }
 
     /// The steps up to and including the action's, when the action precedes the context.
@@ -338,25 +352,22 @@ impl Shape {
                         _ => None,
                     },
                     // An action of another context type ends the read: no spelling of this one reads the request.
-                    Part::Action(t) => match s.str().map(|a| cx.uid(*t, a)) {
-                        Some(a) => match of(&a) {
-                            Some(c) if Arc::ptr_eq(c, &self.context) => {
-                                action = Some((*t, a));
-                                Some(())
-                            }
-                            Some(c) => {
-                                let step = self.steps.len() - steps.len();
-                                *upto = (step <= self.open.0).then(|| Upto {
-                                    step,
-                                    at: s.i,
-                                    uids,
-                                    action: (*t, a),
-                                    id: id.take(),
-                                });
-                                return Err(Miss::Action(Some(Arc::as_ptr(c))));
-                            }
-                            None => return Err(Miss::Action(None)),
-                        },
+                    Part::Action(t) => match self.action(&mut s, *t, cx, of) {
+                        Some(Ok(a)) => {
+                            action = Some((*t, a));
+                            Some(())
+                        }
+                        Some(Err((a, context))) => {
+                            let step = self.steps.len() - steps.len();
+                            *upto = (step <= self.open.0).then(|| Upto {
+                                step,
+                                at: s.i,
+                                uids,
+                                action: (*t, a),
+                                id: id.take(),
+                            });
+                            return Err(Miss::Action(context));
+                        }
                         None => None,
                     },
                     Part::Field(a, kind) => match kind {
