@@ -92,10 +92,7 @@ impl<'a> Env<'a> {
     }
 
     fn type_of(&self, r: &EntRef) -> Option<TypeId> {
-        match r {
-            EntRef::Known(e) => self.store.uids.uid(*e).map(|u| u.0),
-            EntRef::Local(l) => Some(l.0),
-        }
+        self.store.uids.parts(r).map(|(t, _)| t)
     }
 
     /// `a in b` for entities: equal, or `b` among `a`'s ancestors.

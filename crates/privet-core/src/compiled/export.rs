@@ -33,13 +33,7 @@ pub(crate) fn exportable(schema: &TypedSchema, names: &Names, store: &FastStore,
 }
 
 fn uid_json(schema: &TypedSchema, store: &FastStore, r: &EntRef) -> Option<Value> {
-    let (ty, id) = match r {
-        EntRef::Known(e) => {
-            let (t, id) = store.uids.uid(*e)?;
-            (*t, &**id)
-        }
-        EntRef::Local(l) => (l.0, &*l.1),
-    };
+    let (ty, id) = store.uids.parts(r)?;
     Some(json!({"type": &*schema.types.get(ty as usize)?.name, "id": id}))
 }
 

@@ -558,10 +558,7 @@ impl Compiled {
     ) -> Option<Decision> {
         let mut errors = Vec::with_capacity(missing.len());
         for (e, path) in missing {
-            let (ty, name) = match e {
-                EntRef::Known(k) => store.uids.uid(*k).map(|(t, id)| (*t, &**id))?,
-                EntRef::Local(l) => (l.0, &*l.1),
-            };
+            let (ty, name) = store.uids.parts(e)?;
             let ty = cedar_policy::EntityTypeName::from_str(&self.schema.types.get(ty as usize)?.name).ok()?;
             let uid = cedar_policy::EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(name));
             errors.push(DecisionError::entity_not_found(&uid, path));

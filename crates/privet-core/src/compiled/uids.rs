@@ -144,6 +144,14 @@ impl Uids {
         self.uids.get(e as usize)
     }
 
+    /// The type and id of `r`: an interned uid's, or those a request's own uid carries.
+    pub(crate) fn parts<'a>(&'a self, r: &'a EntRef) -> Option<(TypeId, &'a str)> {
+        match r {
+            EntRef::Known(e) => self.uid(*e).map(|(t, id)| (*t, &**id)),
+            EntRef::Local(l) => Some((l.0, &*l.1)),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.uids.len()
     }
