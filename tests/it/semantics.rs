@@ -72,6 +72,50 @@ fn erroring_forbid_denies_by_default_but_not_under_cedar_semantics() {
     assert_eq!(d.decision, Verdict::Allow);
     assert_eq!(d.reasons, ["share-with-service-provider"]);
     assert_eq!(d.errors.len(), 1, "errors are still reported");
+    assert_eq!(
+        d.errors[0].message,
+        "error while evaluating policy `opt-out-forbids-flows`: entity `Crm::Consumer::\"ghost\"` does not exist"
+    );
+}
+
+#[test]
+fn policy_errors_on_an_entity_that_does_not_exist_are_the_compiled_paths_own() {
+    // The forbid reads the record's subject, which is in no store. In the second request the principal is in
+    // none either, and the permit reads it: two errors, in the bundle's order (the permit's file order; not
+    // alphabetical). In the third the forbid reads the resource, which is in no store.
+    let mut on_ghost_principal: serde_json::Value =
+        serde_json::from_str(&req("payments", "share", "ghost-cart", false)).unwrap();
+    on_ghost_principal["principal"]["id"] = "nobody".into();
+    let mut on_ghost_resource: serde_json::Value =
+        serde_json::from_str(&req("payments", "share", "alice-cart", false)).unwrap();
+    on_ghost_resource["resource"]["id"] = "not-stored".into();
+    let requests =
+        [req("payments", "share", "ghost-cart", false), on_ghost_principal.to_string(), on_ghost_resource.to_string()];
+    for semantics in ["fail-closed", "cedar"] {
+        let b = crm_with_semantics(semantics);
+        for json in &requests {
+            let fast = b.decide_json_compiled(json).unwrap_or_else(|| panic!("{semantics}: not compiled: {json}"));
+            assert_eq!(fast, b.decide_json_reference(json), "{semantics}: {json}");
+            // A batch's decision is the same but for the element's index before each error's path.
+            let mut batched = b.decide_batch_json(&format!("[{json}]"));
+            for e in &mut batched[0].errors {
+                let path = e.path.take().unwrap_or_default();
+                let rest = path.strip_prefix("[0]").unwrap_or_else(|| panic!("{semantics}: {path}"));
+                e.path = Some(rest.trim_start_matches('.').to_string()).filter(|p| !p.is_empty());
+            }
+            assert_eq!(batched, [fast], "{semantics}: batched {json}");
+        }
+    }
+    let b = crm_with_semantics("cedar");
+    let d = b.decide_json(&requests[1]);
+    assert_eq!(d.decision, Verdict::Deny);
+    let policies: Vec<_> = d.errors.iter().map(|e| e.policy.as_deref().unwrap_or_default()).collect();
+    assert_eq!(policies, ["share-with-service-provider", "opt-out-forbids-flows"]);
+    assert!(d.errors[0].message.ends_with("entity `Crm::Recipient::\"nobody\"` does not exist"), "{d:?}");
+    assert!(d.errors[1].message.ends_with("entity `Crm::Consumer::\"ghost\"` does not exist"), "{d:?}");
+    let d = b.decide_json(&requests[2]);
+    assert_eq!((d.decision, d.errors.len()), (Verdict::Allow, 1), "{d:?}");
+    assert!(d.errors[0].message.ends_with("entity `Crm::Record::\"not-stored\"` does not exist"), "{d:?}");
 }
 
 #[test]

@@ -89,9 +89,9 @@ fn hierarchy_updates_and_removals_keep_both_paths_equal() {
     let mut b = crm();
     let requests = corpus();
     // Fail-closed: requests naming `nobody` (in no store) are denied by the compiled path with the errors cedar's
-    // path gives; those on `ghost-cart` (stored, but not its subject: policies error on it) and the two malformed
-    // ones go to cedar's path.
-    assert_eq!(same_on_both_paths(&b, &requests), 43);
+    // path gives, and so are those on `ghost-cart` (stored, but not its subject: the policies reading it error);
+    // the two malformed ones go to cedar's path.
+    assert_eq!(same_on_both_paths(&b, &requests), 51);
     // A new household parent for a stored consumer; a consumer and its record replaced together; removals that
     // cut links (cedar drops the links to a removed entity).
     b.upsert_entities_json(

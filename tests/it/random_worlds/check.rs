@@ -28,6 +28,9 @@ pub struct Stats {
     /// Requests whose principal or resource is neither stored nor in the slice, that the compiled path denied in
     /// fail-closed mode.
     pub compiled_not_found: usize,
+    /// Decisions the compiled path gave with policy errors (an attribute or tag of an entity that does not
+    /// exist), in either semantics.
+    pub compiled_policy_errors: usize,
     pub policies: usize,
     pub rejected: usize,
     pub unparsed: usize,
@@ -41,7 +44,7 @@ impl Stats {
             "random_worlds: seed {seed:#x}: {} worlds, {} requests in {secs:.1} s; cedar: allow {} ({:.1}%), deny {} \
              ({:.1}%), refused {} ({:.1}%), policy errors on {} ({:.1}%), principal/resource missing on {}; slices {} \
              ({} overriding stored entities, {} re-parenting, {} invalid), invalid contexts {}; batched {}; \
-             answered by the compiled path {} ({:.1}%); fail-closed, missing principal or resource denied by the compiled path {}; policies {} kept of {} generated ({} failed validation, {:.1}%; {} unparsed)",
+             answered by the compiled path {} ({:.1}%); fail-closed, missing principal or resource denied by the compiled path {}; decisions with policy errors by the compiled path {}; policies {} kept of {} generated ({} failed validation, {:.1}%; {} unparsed)",
             self.worlds,
             self.requests,
             self.allow,
@@ -62,6 +65,7 @@ impl Stats {
             self.compiled,
             pct(self.compiled),
             self.compiled_not_found,
+            self.compiled_policy_errors,
             self.policies,
             tried,
             self.rejected,

@@ -94,6 +94,7 @@ fn random_worlds_decide_as_cedar_policy() {
     assert!(stats.batched > 0, "no request was batched");
     assert!(share(stats.compiled) >= 0.25, "too few requests reached the compiled path");
     assert!(stats.compiled_not_found > 0, "the compiled path denied no request for a missing entity");
+    assert!(stats.compiled_policy_errors > 0, "the compiled path reported no policy error");
     assert!(stats.policies * 10 >= tried * 7, "most generated policies must validate: {} of {tried}", stats.policies);
 }
 
@@ -197,6 +198,23 @@ fn run_world(world: &World, n: usize, stats: &mut Stats) {
                     false => Err(format!("fail-closed mode: cedar's path decides {reference:?}, Privet {closed:?}")),
                 }
             }
+        });
+        // A policy that read an attribute or a tag of an entity that does not exist: the compiled path reports the
+        // error itself, in either semantics; the whole decision (messages, their order, fields) must be cedar's
+        // path's.
+        let outcome = outcome.and_then(|()| {
+            for (bundle, mode) in [(&world.exact, "cedar-exact"), (&world.closed, "fail-closed")] {
+                let Some(fast) = bundle.decide_json_compiled(&text) else { continue };
+                if fast.errors.iter().all(|e| e.policy.is_none()) {
+                    continue;
+                }
+                stats.compiled_policy_errors += 1;
+                let reference = bundle.decide_json_reference(&text);
+                if fast != reference {
+                    return Err(format!("{mode} mode: cedar's path decides {reference:?}, the compiled path {fast:?}"));
+                }
+            }
+            Ok(())
         });
         if let Err(msg) = outcome {
             let request = serde_json::to_string_pretty(&req.json).unwrap();

@@ -1,9 +1,12 @@
 //! Evaluating compiled policies against one request: the store, the request's slice (entities that replace or
 //! add to stored ones for this request), and the four variables. Follows cedar's evaluator operator by
 //! operator: the same short-circuits, the same type rules. Any evaluation error is a `Bail`: the caller then
-//! decides the request on cedar's path, which reports the error exactly.
+//! decides the request on cedar's path, which reports the error exactly, except for one error the caller
+//! reports itself: an attribute or tag read from an entity that does not exist (`Env::missing`), which cedar
+//! reports as a policy's error without stopping the request's other policies.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::sync::Arc;
 
 use super::expr::{Bin, CPolicy, Expr, Glob, Pat, Scope, Var};
@@ -60,6 +63,9 @@ pub(crate) struct Env<'a> {
     /// The fact words of the principal and the resource (`facts.rs`); zero (no fact known) when the request
     /// has a slice.
     facts: [u64; 2],
+    /// Set when an evaluation failed because it read an attribute or a tag of an entity that does not exist:
+    /// that entity (see `missing`).
+    absent: Cell<Option<EntRef>>,
 }
 
 impl<'a> Env<'a> {
@@ -72,7 +78,31 @@ impl<'a> Env<'a> {
         facts: [u64; 2],
     ) -> Env<'a> {
         let facts = if slice.is_empty() { facts } else { [0, 0] };
-        Env { store, slice, vars, context, facts }
+        Env { store, slice, vars, context, facts, absent: Cell::new(None) }
+    }
+
+    /// After an evaluation failed (`Err(Bail)`): the entity whose absence failed it, when that is why, which
+    /// cedar reports as the policy's error "entity `uid` does not exist" (its evaluation order is followed, so
+    /// it meets the same one first); `None` when it failed for any other reason. Reading it forgets it.
+    pub(crate) fn missing(&self) -> Option<EntRef> {
+        self.absent.take()
+    }
+
+    /// The entity an attribute or a tag is read from: an error when it does not exist (as in cedar; `has`, `in`
+    /// and `hasTag` are false for such an entity instead, and look it up with `entity`).
+    #[inline]
+    fn existing(&self, r: &EntRef) -> R<View<'a>> {
+        match self.entity(r) {
+            Some(v) => Ok(v),
+            None => Err(self.absent_entity(r)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn absent_entity(&self, r: &EntRef) -> Bail {
+        self.absent.set(Some(r.clone()));
+        Bail
     }
 
     #[inline]
@@ -132,9 +162,11 @@ impl<'a> Env<'a> {
             return Ok(false);
         }
         for c in &p.conditions {
+            // A fact that is an error is evaluated again, for the error (which may be a policy's error, see
+            // `missing`).
             let value = match c.fact.and_then(|f| facts::read(self.facts, f)) {
-                Some(known) => known.map_err(|()| Bail)?,
-                None => self.bool(&c.expr)?,
+                Some(Ok(known)) => known,
+                Some(Err(())) | None => self.bool(&c.expr)?,
             };
             if !value {
                 return Ok(false);
@@ -294,7 +326,7 @@ impl<'a> Env<'a> {
             }
             return match self.var(*v) {
                 Val::Ent(r) => {
-                    let view = self.entity(r).ok_or(Bail)?;
+                    let view = self.existing(r)?;
                     field(view.attrs(), id).map(Cow::Borrowed).ok_or(Bail)
                 }
                 Val::Rec(fields) => field(fields, id).map(Cow::Borrowed).ok_or(Bail),
@@ -303,12 +335,12 @@ impl<'a> Env<'a> {
         }
         match self.operand(a)? {
             Cow::Borrowed(Val::Ent(r)) => {
-                let view = self.entity(r).ok_or(Bail)?;
+                let view = self.existing(r)?;
                 field(view.attrs(), id).map(Cow::Borrowed).ok_or(Bail)
             }
             Cow::Borrowed(Val::Rec(fields)) => field(fields, id).map(Cow::Borrowed).ok_or(Bail),
             Cow::Owned(Val::Ent(r)) => {
-                let view = self.entity(&r).ok_or(Bail)?;
+                let view = self.existing(&r)?;
                 field(view.attrs(), id).map(Cow::Borrowed).ok_or(Bail)
             }
             Cow::Owned(Val::Rec(fields)) => field(&fields, id).cloned().map(Cow::Owned).ok_or(Bail),
@@ -351,7 +383,7 @@ impl<'a> Env<'a> {
                 let l = self.operand(a)?;
                 let r = self.operand(b)?;
                 let (Val::Ent(x), Val::Str(t)) = (&*l, &*r) else { return Err(Bail) };
-                let view = self.entity(x).ok_or(Bail)?;
+                let view = self.existing(x)?;
                 tag(view.tags(), t).cloned().ok_or(Bail)
             }
             _ => self.test(op, a, b).map(Val::Bool),

@@ -4,8 +4,8 @@
 //! the conjuncts that can apply to it (those of policies whose actions admit its type in that position) and
 //! keeps them in two bits each of the entity's fact word: not computed, false, true, or an error (at load, every
 //! stored entity's word is computed at once, so that no early request pays for it). Later requests
-//! without a slice read those bits instead of evaluating the conjuncts; an error bit sends the request down
-//! cedar's path, as the evaluation would have.
+//! without a slice read those bits instead of evaluating the conjuncts; a conjunct whose bits say error is
+//! evaluated again, for the error itself.
 //!
 //! Facts are only used when the request has no slice (a slice entity can replace the principal, the resource,
 //! or any entity a conjunct reads through them). Every change to the store empties the fact words

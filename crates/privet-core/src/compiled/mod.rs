@@ -31,7 +31,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::decision::{Decision, PolicyEffect, PolicyInfo, Verdict};
-use crate::error::DecisionError;
+use crate::error::{DecisionError, ErrorCode};
 use crate::limits::{Limits, check_json_depth};
 use crate::manifest::Semantics;
 
@@ -134,6 +134,8 @@ pub(crate) struct Compiled {
     shapes: Shapes,
     /// The conjuncts kept per entity in the store (`facts.rs`).
     fact_slots: FactSlots,
+    /// Each entity type's name as cedar has it, for the uids errors name (parsed once: cedar parses a name).
+    type_names: Vec<Option<cedar_policy::EntityTypeName>>,
 }
 
 impl Compiled {
@@ -230,6 +232,7 @@ impl Compiled {
         let fact_slots = FactSlots::assign(&mut compiled, &plans);
         let depth_safe = schema.max_depth + 8 <= limits.max_json_depth;
         let carry = Carry::new(hash.clone(), infos);
+        let type_names = schema.types.iter().map(|t| cedar_policy::EntityTypeName::from_str(&t.name).ok()).collect();
         Some(Compiled {
             schema,
             names,
@@ -241,6 +244,7 @@ impl Compiled {
             depth_safe,
             shapes: Shapes::default(),
             fact_slots,
+            type_names,
         })
     }
 
@@ -515,16 +519,26 @@ impl Compiled {
             }
         };
         let (mut any_permit, mut any_forbid) = (false, false);
+        // Policies whose evaluation read an entity that does not exist: cedar reports each as an error and
+        // counts the policy as not satisfied. Any other error leaves the request to cedar's path.
+        let mut failed: Vec<(u32, EntRef)> = Vec::new();
         for (&i, hit) in policies.iter().zip(sat.iter_mut()) {
             let p = self.policies.get(i as usize)?.as_ref()?;
-            if env.satisfied(p).ok()? {
-                *hit = true;
-                any_permit |= p.permit;
-                any_forbid |= !p.permit;
+            match env.satisfied(p) {
+                Ok(true) => {
+                    *hit = true;
+                    any_permit |= p.permit;
+                    any_forbid |= !p.permit;
+                }
+                Ok(false) => {}
+                Err(_) => failed.push((i, env.missing()?)),
             }
         }
         // Forbids win; else permits allow; else the default deny has no determining policy.
         let verdict = if !any_forbid && any_permit { Verdict::Allow } else { Verdict::Deny };
+        if !failed.is_empty() {
+            return self.with_errors(store, policies, sat, failed, verdict, semantics, id, carry);
+        }
         if !any_permit && !any_forbid {
             return Some(like(&carry.none, id, verdict));
         }
@@ -544,6 +558,52 @@ impl Compiled {
         Some(Decision { id, ..Decision::determined_by(verdict, &infos, carry.hash.clone()) })
     }
 
+    /// The decision cedar's path gives when some policies failed on an entity that does not exist (`failed`: the
+    /// policy's index and the entity), the others being satisfied as `sat` says: an error for each such policy,
+    /// in the order cedar evaluates policies (the bundle's), worded as cedar words it; in fail-closed mode a
+    /// decision with errors is a deny without determining policies when cedar would allow.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn with_errors(
+        &self,
+        store: &FastStore,
+        policies: &[u32],
+        sat: &[bool],
+        mut failed: Vec<(u32, EntRef)>,
+        verdict: Verdict,
+        semantics: Semantics,
+        id: Option<Value>,
+        carry: &Carry,
+    ) -> Option<Decision> {
+        failed.sort_unstable_by_key(|(i, _)| *i);
+        let mut errors = Vec::with_capacity(failed.len());
+        for (i, e) in &failed {
+            let policy = cedar_policy::PolicyId::new(&*carry.infos.get(*i as usize)?.id).to_string();
+            let uid = self.cedar_uid(store, e)?;
+            let message = format!("error while evaluating policy `{policy}`: entity `{uid}` does not exist");
+            errors.push(DecisionError::new(ErrorCode::PolicyEvaluation, message).in_policy(policy));
+        }
+        if verdict == Verdict::Allow && semantics == Semantics::FailClosed {
+            return Some(Decision { id, ..Decision::deny_with(errors, carry.hash.clone()) });
+        }
+        let deciding_permit = verdict == Verdict::Allow;
+        let mut infos = Vec::new();
+        for (&i, _) in policies.iter().zip(sat).filter(|(_, hit)| **hit) {
+            if self.policies.get(i as usize)?.as_ref()?.permit == deciding_permit {
+                infos.push(carry.infos.get(i as usize)?.clone());
+            }
+        }
+        Some(Decision { id, errors, ..Decision::determined_by(verdict, &infos, carry.hash.clone()) })
+    }
+
+    /// An entity's uid as cedar's path has it (and writes it, through `Display`).
+    fn cedar_uid(&self, store: &FastStore, e: &EntRef) -> Option<cedar_policy::EntityUid> {
+        let (ty, name) = store.uids.parts(e)?;
+        let ty = self.type_names.get(ty as usize)?.clone()?;
+        Some(cedar_policy::EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(name)))
+    }
+
     /// The deny cedar's path gives in fail-closed mode for a request whose principal or resource (each with its
     /// field) is neither stored nor in the slice: an `entity_not_found` error for each, naming the uid as cedar
     /// writes it.
@@ -558,10 +618,7 @@ impl Compiled {
     ) -> Option<Decision> {
         let mut errors = Vec::with_capacity(missing.len());
         for (e, path) in missing {
-            let (ty, name) = store.uids.parts(e)?;
-            let ty = cedar_policy::EntityTypeName::from_str(&self.schema.types.get(ty as usize)?.name).ok()?;
-            let uid = cedar_policy::EntityUid::from_type_name_and_id(ty, cedar_policy::EntityId::new(name));
-            errors.push(DecisionError::entity_not_found(&uid, path));
+            errors.push(DecisionError::entity_not_found(&self.cedar_uid(store, e)?, path));
         }
         Some(Decision { id, ..Decision::deny_with(errors, carry.hash.clone()) })
     }
