@@ -180,7 +180,7 @@ impl Out {
     /// One row: `made` decisions in `secs` (every pass's), and the first pass's `decisions` to the file.
     fn emit(&self, mode: &str, secs: f64, made: usize, decisions: Vec<u8>, errors: usize) {
         let n = decisions.len();
-        let allow = decisions.iter().filter(|&&d| d == b'a').count();
+        let allow = decisions.iter().filter(|&&d| d.eq_ignore_ascii_case(&b'a')).count();
         let ddir = self.dir.join("decisions");
         std::fs::create_dir_all(&ddir).unwrap();
         std::fs::write(ddir.join(format!("{}--{mode}.txt", self.engine)), &decisions).unwrap();
@@ -238,16 +238,23 @@ fn batches(lines: &[String], size: usize) -> Vec<String> {
     lines.chunks(size).map(|c| format!("[{}]", c.join(","))).collect()
 }
 
-/// 'a' or 'd', and whether the decision carried errors; 'n' for a fail-closed deny whose every error is
-/// `entity_not_found` (the principal or resource is not stored: cedar evaluates such a request, Privet's fail-closed
-/// mode denies it by design; `report.mjs` does not count it as a disagreement, nor as an error).
+/// 'a' or 'd', upper-case when the decision carried errors (cedar's evaluation errors, or a request refused), and
+/// whether it did; 'n' for a fail-closed deny whose every error is `entity_not_found` (the principal or resource
+/// is not stored: cedar evaluates such a request, Privet's fail-closed mode denies it by design; `report.mjs`
+/// does not compare cedar's answer there).
 fn verdict(d: &privet::Decision) -> (u8, bool) {
-    let not_found = !d.errors.is_empty() && d.errors.iter().all(|e| e.code == privet::ErrorCode::EntityNotFound);
+    let errors = !d.errors.is_empty();
+    let not_found = errors && d.errors.iter().all(|e| e.code == privet::ErrorCode::EntityNotFound);
     match (d.is_allowed(), not_found) {
-        (true, _) => (b'a', !d.errors.is_empty()),
+        (true, _) => (letter(b'a', errors), errors),
         (false, true) => (b'n', false),
-        (false, false) => (b'd', !d.errors.is_empty()),
+        (false, false) => (letter(b'd', errors), errors),
     }
+}
+
+/// A decision's letter, upper-case when it carried errors.
+fn letter(verdict: u8, errors: bool) -> u8 {
+    if errors { verdict.to_ascii_uppercase() } else { verdict }
 }
 
 fn main() {
@@ -269,6 +276,8 @@ fn main() {
             let t_load = Instant::now();
             let bundle = privet::Bundle::load(&a.dir).expect("load bundle");
             let load_ms = t_load.elapsed().as_secs_f64() * 1e3;
+            // How the report compares Privet's decisions with cedar's (fail-closed or Cedar-exact).
+            sizes["semantics"] = json!(bundle.semantics());
             // The packed bundle is what the wasm hosts (wasmtime, Node) load.
             let packed = bundle.to_packed();
             std::fs::write(a.dir.join("bundle.privet"), &packed).unwrap();
@@ -336,22 +345,28 @@ fn main() {
             let c = CedarSide::load(&a.dir);
             sizes["load_ms"] = json!(t0.elapsed().as_secs_f64() * 1e3);
             let auth = Authorizer::new();
-            let decide = |r: &CedarRequest, es: &Entities| match auth.is_authorized(r, &c.policies, es).decision() {
-                CedarDecision::Allow => b'a',
-                CedarDecision::Deny => b'd',
+            // The decision's letter (upper-case with evaluation errors, see `verdict`), and whether it had errors.
+            let decide = |r: &CedarRequest, es: &Entities| {
+                let response = auth.is_authorized(r, &c.policies, es);
+                let errors = response.diagnostics().errors().next().is_some();
+                let v = match response.decision() {
+                    CedarDecision::Allow => b'a',
+                    CedarDecision::Deny => b'd',
+                };
+                (letter(v, errors), errors)
             };
             out.run("store", &store_lines, a.warmup, |l| {
                 let v: Value = serde_json::from_str(l).unwrap();
                 match c.request(&v) {
-                    Ok(r) => (decide(&r, &c.store), false),
-                    Err(()) => (b'd', true),
+                    Ok(r) => decide(&r, &c.store),
+                    Err(()) => (b'D', true),
                 }
             });
             out.run("slice", &slice_lines, a.warmup, |l| {
                 let v: Value = serde_json::from_str(l).unwrap();
                 match (c.request(&v), c.reachable_entities(&v)) {
-                    (Ok(r), Ok(es)) => (decide(&r, &es), false),
-                    _ => (b'd', true),
+                    (Ok(r), Ok(es)) => decide(&r, &es),
+                    _ => (b'D', true),
                 }
             });
             let slow = &slice_lines[..a.slow.min(slice_lines.len())];
@@ -360,10 +375,10 @@ fn main() {
                 let slice = c.parse_slice(&v);
                 match (c.request(&v), slice) {
                     (Ok(r), Ok(slice)) => match c.store.clone().upsert_entities(slice.into_values(), Some(&c.schema)) {
-                        Ok(es) => (decide(&r, &es), false),
-                        Err(_) => (b'd', true),
+                        Ok(es) => decide(&r, &es),
+                        Err(_) => (b'D', true),
                     },
-                    _ => (b'd', true),
+                    _ => (b'D', true),
                 }
             });
         }

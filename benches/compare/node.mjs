@@ -54,7 +54,7 @@ mkdirSync(join(args.dir, 'decisions'), { recursive: true });
 let engineName = '';
 // One row: `made` decisions in `secs` (every pass's, see `more`); the first pass's decisions go to the file.
 function emit(mode, secs, made, decisions, errors) {
-  const allow = [...decisions].filter((d) => d === 'a').length;
+  const allow = [...decisions].filter((d) => d === 'a' || d === 'A').length;
   writeFileSync(join(args.dir, 'decisions', `${engineName}--${mode}.txt`), decisions);
   console.log(JSON.stringify({ engine: engineName, mode, requests: decisions.length, decided: made, seconds: secs, per_sec: made / secs, errors, allow }));
 }
@@ -139,7 +139,13 @@ if (args.engine === 'privet') {
   proc.wasm_bytes = wasm.length;
   // 'n': a fail-closed deny for a principal or resource not stored (see `verdict` in main.rs).
   const notFound = (d) => d.decision !== 'allow' && d.errors.length > 0 && d.errors.every((e) => e.code === 'entity_not_found');
-  const v = (d) => (notFound(d) ? ['n', false] : [d.decision === 'allow' ? 'a' : 'd', d.errors.length > 0]);
+  // Upper-case when the decision carried errors (see `verdict` in main.rs).
+  const v = (d) => {
+    if (notFound(d)) return ['n', false];
+    const errors = d.errors.length > 0;
+    const l = d.decision === 'allow' ? 'a' : 'd';
+    return [errors ? l.toUpperCase() : l, errors];
+  };
   run('store', storeLines, (l) => v(engine.decide(l)));
   run('store-object', storeLines, (l) => v(engine.decide(JSON.parse(l))));
   run('slice', sliceLines, (l) => v(engine.decide(l)));
@@ -192,7 +198,13 @@ if (args.engine === 'privet') {
   proc.load_ms = Number(process.hrtime.bigint() - t0) / 1e6;
   proc.wasm_bytes = statSync(join(here, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm')).size;
   proc.cedar_wasm_version = pkg.version;
-  const v = (a) => (a.type === 'success' ? [a.response.decision === 'allow' ? 'a' : 'd', a.response.diagnostics.errors.length > 0] : ['d', true]);
+  // Upper-case when the decision carried errors (evaluation errors, or a request refused; see `verdict` in main.rs).
+  const v = (a) => {
+    if (a.type !== 'success') return ['D', true];
+    const errors = a.response.diagnostics.errors.length > 0;
+    const d = a.response.decision === 'allow' ? 'a' : 'd';
+    return [errors ? d.toUpperCase() : d, errors];
+  };
   const stateful = (r, entities) =>
     v(cedar.statefulIsAuthorized({ principal: r.principal, action: r.action, resource: r.resource, context: r.context,
       preparsedSchemaName: 's', preparsedPolicySetId: 'p', validateRequest: true, entities }));
