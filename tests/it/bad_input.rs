@@ -358,3 +358,42 @@ fn undeclared_context_attribute_is_named() {
     assert_eq!(e.code, ErrorCode::InvalidContext);
     assert_eq!(e.path.as_deref(), Some("context.bogus"));
 }
+
+/// A slice whose hierarchy has a cycle is refused with the error naming one of its entities: always the same one
+/// (the least, as cedar writes uids), though cedar names whichever its hash order meets first.
+#[test]
+fn a_cyclic_slice_is_refused_naming_the_same_entity_every_time() {
+    let schema = "entity Group in [Group]; entity User in [Group]; entity Doc;
+                  action view appliesTo { principal: User, resource: Doc };";
+    let store = [
+        serde_json::json!({"uid": {"type": "User", "id": "u"}, "attrs": {}, "parents": []}),
+        serde_json::json!({"uid": {"type": "Doc", "id": "d"}, "attrs": {}, "parents": []}),
+    ];
+    let group = |id: &str, parent: &str| serde_json::json!({"uid": {"type": "Group", "id": id}, "attrs": {}, "parents": [{"type": "Group", "id": parent}]});
+    let request = serde_json::json!({
+        "principal": {"type": "User", "id": "u"}, "action": {"type": "Action", "id": "view"},
+        "resource": {"type": "Doc", "id": "d"}, "context": {},
+        "entities": [
+            {"uid": {"type": "User", "id": "u"}, "attrs": {}, "parents": [{"type": "Group", "id": "g4"}]},
+            group("g4", "g2"), group("g2", "g3"), group("g3", "g1"), group("g1", "g5"), group("g5", "g2"),
+        ],
+    })
+    .to_string();
+    let mut messages = std::collections::BTreeSet::new();
+    for semantics in ["fail-closed", "cedar"] {
+        for _ in 0..20 {
+            // A bundle of its own each time: cedar's hash order differs from one set of maps to the next.
+            let b =
+                crate::bundle_of(schema, "permit (principal in Group::\"g1\", action, resource);", &store, semantics);
+            let d = b.decide_json(&request);
+            assert_eq!(d.decision, Verdict::Deny);
+            assert_eq!(d.errors.len(), 1, "{d:?}");
+            assert_eq!(d.errors[0].code, ErrorCode::InvalidEntity);
+            messages.insert(d.errors[0].message.clone());
+        }
+    }
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let message = messages.pop_first().unwrap_or_default();
+    // g1, g2, g3 and g5 are on the cycle; g4 leads into it.
+    assert!(message.contains("cycle containing vertex `Group::\"g1\"`"), "{message}");
+}

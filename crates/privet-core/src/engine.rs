@@ -17,7 +17,7 @@ use crate::error::{DecisionError, ErrorCode};
 use crate::limits::{check_json_depth, check_size};
 use crate::manifest::Semantics;
 use crate::request::Request;
-use crate::slice::{SliceEntity, collect_json_refs, reachable_entities};
+use crate::slice::{SliceEntity, collect_json_refs, cycle_members, reachable_entities};
 
 /// A request turned into cedar's form, with its entity slice.
 struct Prepared {
@@ -409,7 +409,8 @@ impl Bundle {
             return Ok(Cow::Borrowed(&store.entities));
         }
         let to_error = |e: cedar_policy::entities_errors::EntitiesError| {
-            DecisionError::new(ErrorCode::InvalidEntity, flatten(&e)).at("entities")
+            let message = deterministic_cycle(flatten(&e), || cycle_members(&store.entities, &prepared.slice));
+            DecisionError::new(ErrorCode::InvalidEntity, message).at("entities")
         };
         let roots = [&prepared.principal, &prepared.action, &prepared.resource]
             .into_iter()
@@ -584,6 +585,20 @@ pub(crate) fn parse_uid(value: &Value, path: &str) -> Result<EntityUid, Decision
         other => Err(format!("expected an entity uid (`{{\"type\": .., \"id\": ..}}` or `T::\"id\"`), got `{other}`")),
     };
     result.map_err(|msg| DecisionError::new(ErrorCode::InvalidEntityUid, format!("invalid `{path}`: {msg}")).at(path))
+}
+
+/// Cedar's message for a cyclic hierarchy with the vertex it names replaced by the least of the cycle's members
+/// (`members`, sorted; see `slice::cycle_members`), so that the same input always gets the same message. Any
+/// other message is returned as it is.
+fn deterministic_cycle(message: String, members: impl FnOnce() -> Vec<String>) -> String {
+    const NAMES: &str = "cycle containing vertex `";
+    let Some(at) = message.find(NAMES).map(|i| i + NAMES.len()) else { return message };
+    let members = members();
+    let named = members.iter().find(|m| message[at..].strip_prefix(m.as_str()).is_some_and(|r| r.starts_with('`')));
+    match (named, members.first()) {
+        (Some(named), Some(least)) => format!("{}{least}{}", &message[..at], &message[at + named.len()..]),
+        _ => message,
+    }
 }
 
 /// A diagnostic's message with its nested causes and help, on one line.

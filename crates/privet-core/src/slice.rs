@@ -117,6 +117,42 @@ impl SliceEntity {
     }
 }
 
+/// The uids (as cedar writes them, sorted) of the entities on a cycle of the hierarchy the slice makes with the
+/// store (a slice entity's parents replace the stored entity's). Cedar's error for a cyclic hierarchy names one
+/// of them, whichever its hash order meets first, so that the same input gets a different message from run to
+/// run; `Bundle` names the first of these instead. Every cycle passes through a slice entity (the store has
+/// none), so only the entities reachable from the slice are visited. A stored entity's edges are its ancestors,
+/// as in the entities cedar's path builds from the store.
+pub(crate) fn cycle_members(store: &Entities, slice: &[SliceEntity]) -> Vec<String> {
+    let by_uid: HashMap<EntityUid, &SliceEntity> = slice.iter().map(|s| (s.entity.uid(), s)).collect();
+    let up = |u: &EntityUid| -> Vec<EntityUid> {
+        match by_uid.get(u) {
+            Some(s) => s.parents.clone(),
+            None => store.ancestors(u).map(|a| a.cloned().collect()).unwrap_or_default(),
+        }
+    };
+    // The entities reachable from `from` through one edge or more.
+    let above = |from: &EntityUid| -> HashSet<EntityUid> {
+        let mut seen = HashSet::new();
+        let mut todo = up(from);
+        while let Some(u) = todo.pop() {
+            if seen.insert(u.clone()) {
+                todo.extend(up(&u));
+            }
+        }
+        seen
+    };
+    let mut candidates: HashSet<EntityUid> = HashSet::new();
+    for s in by_uid.keys() {
+        candidates.insert(s.clone());
+        candidates.extend(above(s));
+    }
+    let mut members: Vec<String> =
+        candidates.into_iter().filter(|v| above(v).contains(v)).map(|v| v.to_string()).collect();
+    members.sort();
+    members
+}
+
 /// The entities for one request: the reachable part of store + slice, or `None` when the slice changes the
 /// ancestry of store entities (the caller then upserts the slice into a copy of the store).
 pub(crate) fn reachable_entities(

@@ -184,18 +184,18 @@ fn run_world(world: &World, n: usize, stats: &mut Stats) {
             }
         });
         // A principal or resource neither stored nor in the slice: in fail-closed mode the compiled path denies it
-        // itself, with the errors cedar's path gives (their messages and fields too). (When the compiled path
-        // leaves the request, cedar's path decides it: its message for a cyclic slice names any vertex of the
-        // cycle, so is not compared.)
-        let denied = !exists && world.closed.decide_json_compiled(&text).is_some();
-        let outcome = outcome.and_then(|()| match denied {
+        // itself, with the errors cedar's path gives (their messages and fields too); when it leaves the request,
+        // cedar's path decides it, and the decision is the same again (a cyclic slice's message too, which names
+        // the cycle's least entity, not the one cedar's hash order met). Compared on the text, as messages quote
+        // slice entities as written.
+        let outcome = outcome.and_then(|()| match !exists {
             false => Ok(()),
             true => {
-                stats.compiled_not_found += 1;
-                let reference = world.closed.decide_json_reference(&text);
-                match closed == reference {
+                stats.compiled_not_found += usize::from(world.closed.decide_json_compiled(&text).is_some());
+                let (privet, reference) = (world.closed.decide_json(&text), world.closed.decide_json_reference(&text));
+                match privet == reference {
                     true => Ok(()),
-                    false => Err(format!("fail-closed mode: cedar's path decides {reference:?}, Privet {closed:?}")),
+                    false => Err(format!("fail-closed mode: cedar's path decides {reference:?}, Privet {privet:?}")),
                 }
             }
         });
