@@ -52,6 +52,8 @@ const sliceLines = readLines(join(args.dir, 'requests.jsonl'), args.requests);
 mkdirSync(join(args.dir, 'decisions'), { recursive: true });
 
 let engineName = '';
+// A decision's letter: 'a' or 'd', upper-case when it carried errors (see `verdict` in main.rs).
+const letter = (allow, errors) => (allow ? (errors ? 'A' : 'a') : errors ? 'D' : 'd');
 // One row: `made` decisions in `secs` (every pass's, see `more`); the first pass's decisions go to the file.
 function emit(mode, secs, made, decisions, errors) {
   const allow = [...decisions].filter((d) => d === 'a' || d === 'A').length;
@@ -139,12 +141,10 @@ if (args.engine === 'privet') {
   proc.wasm_bytes = wasm.length;
   // 'n': a fail-closed deny for a principal or resource not stored (see `verdict` in main.rs).
   const notFound = (d) => d.decision !== 'allow' && d.errors.length > 0 && d.errors.every((e) => e.code === 'entity_not_found');
-  // Upper-case when the decision carried errors (see `verdict` in main.rs).
   const v = (d) => {
     if (notFound(d)) return ['n', false];
     const errors = d.errors.length > 0;
-    const l = d.decision === 'allow' ? 'a' : 'd';
-    return [errors ? l.toUpperCase() : l, errors];
+    return [letter(d.decision === 'allow', errors), errors];
   };
   run('store', storeLines, (l) => v(engine.decide(l)));
   run('store-object', storeLines, (l) => v(engine.decide(JSON.parse(l))));
@@ -198,12 +198,11 @@ if (args.engine === 'privet') {
   proc.load_ms = Number(process.hrtime.bigint() - t0) / 1e6;
   proc.wasm_bytes = statSync(join(here, 'node_modules/@cedar-policy/cedar-wasm/nodejs/cedar_wasm_bg.wasm')).size;
   proc.cedar_wasm_version = pkg.version;
-  // Upper-case when the decision carried errors (evaluation errors, or a request refused; see `verdict` in main.rs).
+  // Evaluation errors, or a request refused, make the letter upper-case.
   const v = (a) => {
-    if (a.type !== 'success') return ['D', true];
+    if (a.type !== 'success') return [letter(false, true), true];
     const errors = a.response.diagnostics.errors.length > 0;
-    const d = a.response.decision === 'allow' ? 'a' : 'd';
-    return [errors ? d.toUpperCase() : d, errors];
+    return [letter(a.response.decision === 'allow', errors), errors];
   };
   const stateful = (r, entities) =>
     v(cedar.statefulIsAuthorized({ principal: r.principal, action: r.action, resource: r.resource, context: r.context,

@@ -542,11 +542,7 @@ impl Compiled {
         if !any_permit && !any_forbid {
             return Some(like(&carry.none, id, verdict));
         }
-        // The determining policies: the satisfied ones of the deciding effect.
-        let mut determining = policies.iter().zip(sat.iter()).filter(|(_, hit)| **hit).filter_map(|(&i, _)| {
-            let p = self.policies.get(i as usize)?.as_ref()?;
-            (p.permit != any_forbid).then_some(i as usize)
-        });
+        let mut determining = self.determining(policies, sat, any_forbid);
         let first = determining.next()?;
         let Some(second) = determining.next() else {
             return Some(like(carry.alone.get(first)?, id, verdict));
@@ -587,14 +583,27 @@ impl Compiled {
         if verdict == Verdict::Allow && semantics == Semantics::FailClosed {
             return Some(Decision { id, ..Decision::deny_with(errors, carry.hash.clone()) });
         }
-        let deciding_permit = verdict == Verdict::Allow;
+        // A deny is determined by the satisfied forbids (none when no policy holds), an allow by the permits.
         let mut infos = Vec::new();
-        for (&i, _) in policies.iter().zip(sat).filter(|(_, hit)| **hit) {
-            if self.policies.get(i as usize)?.as_ref()?.permit == deciding_permit {
-                infos.push(carry.infos.get(i as usize)?.clone());
-            }
+        for i in self.determining(policies, sat, verdict == Verdict::Deny) {
+            infos.push(carry.infos.get(i)?.clone());
         }
         Some(Decision { id, errors, ..Decision::determined_by(verdict, &infos, carry.hash.clone()) })
+    }
+
+    /// The determining policies among a plan's `policies` that are satisfied (`sat`), in the plan's (id) order:
+    /// the forbids when one holds (`forbid`), else the permits.
+    #[inline(always)]
+    fn determining<'s>(
+        &'s self,
+        policies: &'s [u32],
+        sat: &'s [bool],
+        forbid: bool,
+    ) -> impl Iterator<Item = usize> + 's {
+        policies.iter().zip(sat).filter(|(_, hit)| **hit).filter_map(move |(&i, _)| {
+            let p = self.policies.get(i as usize)?.as_ref()?;
+            (p.permit != forbid).then_some(i as usize)
+        })
     }
 
     /// An entity's uid as cedar's path has it (and writes it, through `Display`).
